@@ -1,0 +1,119 @@
+"""Actions -> commanded robot state, shared by Robo4DSim-v0 and Kinema4D-v0 (DESIGN.md "Action modes").
+
+The commanded TCP target (not the measured pose) is what ``ee_delta`` integrates, so a kinematic
+robot and a simulated robot given the same commands stay aligned.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pytorch_kinematics.transforms.rotation_conversions import axis_angle_to_matrix
+import torch
+from gymnasium import spaces
+
+from robo4d_env.kinematics import GripperModel, RobotModel
+
+ACTION_MODES = ("ee_abs", "ee_delta", "joint_pos")
+
+
+@dataclass
+class ActionConfig:
+    mode: str = "ee_delta"
+    chunk: int = 1
+    # Commanded TCP position box, robot base frame (metres).
+    pos_low_m: tuple[float, float, float] = (0.2, -0.6, -0.25)
+    pos_high_m: tuple[float, float, float] = (1.0, 0.6, 0.8)
+    delta_pos_scale_m: float = 0.05        # ee_delta: action 1.0 moves the target this far
+    delta_rot_scale_rad: float = 0.25
+
+
+def action_space(cfg: ActionConfig, robot: RobotModel) -> spaces.Box:
+    if cfg.mode not in ACTION_MODES:
+        raise ValueError(f"Unknown action_mode '{cfg.mode}'. Known modes: {list(ACTION_MODES)}")
+    if cfg.chunk < 1:
+        raise ValueError(f"action_chunk must be >= 1, got {cfg.chunk}")
+    if cfg.mode == "ee_abs":
+        low = np.r_[cfg.pos_low_m, [-np.pi] * 3, -1.0]
+        high = np.r_[cfg.pos_high_m, [np.pi] * 3, 1.0]
+    elif cfg.mode == "ee_delta":
+        low, high = -np.ones(7), np.ones(7)
+    else:
+        low = np.r_[robot.q_low.numpy(), -1.0]
+        high = np.r_[robot.q_high.numpy(), 1.0]
+    shape = (cfg.chunk, 7) if cfg.chunk > 1 else (7,)
+    low = np.broadcast_to(low, shape).astype(np.float32)
+    high = np.broadcast_to(high, shape).astype(np.float32)
+    return spaces.Box(low, high, dtype=np.float32)
+
+
+def check_action(action, space: spaces.Box) -> tuple[np.ndarray, bool]:
+    """Validate an action: wrong shape or NaN/inf raise ValueError; out-of-range values are clipped.
+
+    Returns the action as (K, 7) float64 and whether anything was clipped."""
+    a = np.asarray(action, dtype=np.float64)
+    if a.shape != space.shape:
+        raise ValueError(f"Action has shape {a.shape}, expected {space.shape} "
+                         f"(action_chunk={space.shape[0] if len(space.shape) == 2 else 1}, 7 values per step).")
+    if not np.all(np.isfinite(a)):
+        bad = np.argwhere(~np.isfinite(a)).tolist()
+        raise ValueError(f"Action contains NaN or inf at index {bad}; actions must be finite.")
+    clipped = np.clip(a, space.low, space.high)
+    return clipped.reshape(-1, 7), bool(np.any(clipped != a))
+
+
+def pose_to_matrix(pos, axis_angle) -> torch.Tensor:
+    T = torch.eye(4)
+    T[:3, :3] = axis_angle_to_matrix(torch.as_tensor(axis_angle, dtype=torch.float32))
+    T[:3, 3] = torch.as_tensor(pos, dtype=torch.float32)
+    return T
+
+
+class Commander:
+    """Holds the commanded robot state of one env and turns one control-step action into joint targets."""
+
+    def __init__(self, robot: RobotModel, cfg: ActionConfig, gripper: GripperModel | None = None):
+        self.robot, self.cfg = robot, cfg
+        self.gripper = gripper or GripperModel(finger_open_m=robot.config.finger_open_m)
+        self.q_cmd = robot.home_q.clone()
+        self.T_target = robot.fk(self.q_cmd[None])[0]
+
+    def reset(self, q_arm: np.ndarray, gripper_state: float = -1.0) -> None:
+        self.q_cmd = torch.as_tensor(q_arm, dtype=torch.float32).clone()
+        self.T_target = self.robot.fk(self.q_cmd[None])[0]
+        self.gripper.reset(gripper_state)
+
+    def step(self, a: np.ndarray) -> dict:
+        """One control step from a validated (7,) action. Updates and returns the commanded state."""
+        mode, info = self.cfg.mode, {"ik_unreachable": False, "target_clipped": False}
+        if mode == "joint_pos":
+            q = torch.as_tensor(a[:7], dtype=torch.float32)
+            self.q_cmd = torch.clamp(q, self.robot.q_low, self.robot.q_high)
+            self.T_target = self.robot.fk(self.q_cmd[None])[0]
+        else:
+            if mode == "ee_abs":
+                T = pose_to_matrix(a[:3], a[3:6])
+            else:
+                T = self.T_target.clone()
+                T[:3, 3] += torch.as_tensor(a[:3] * self.cfg.delta_pos_scale_m, dtype=torch.float32)
+                dR = axis_angle_to_matrix(torch.as_tensor(a[3:6] * self.cfg.delta_rot_scale_rad,
+                                                             dtype=torch.float32))
+                T[:3, :3] = dR @ T[:3, :3]
+            lo, hi = torch.tensor(self.cfg.pos_low_m), torch.tensor(self.cfg.pos_high_m)
+            clamped = torch.clamp(T[:3, 3], lo, hi)
+            info["target_clipped"] = bool((clamped != T[:3, 3]).any())
+            T[:3, 3] = clamped
+            res = self.robot.ik(T[None], self.q_cmd[None])
+            self.q_cmd = res.q[0]
+            info["ik_unreachable"] = not bool(res.converged[0])
+            info["ik_pos_err_m"] = float(res.pos_err_m[0])
+            info["ik_rot_err_rad"] = float(res.rot_err_rad[0])
+            # Unreachable: keep the pose actually reached, so deltas do not wind up beyond reach.
+            self.T_target = T if not info["ik_unreachable"] else self.robot.fk(self.q_cmd[None])[0]
+        self.gripper.step(float(a[6]))
+        info["gripper_cmd"] = float(a[6])
+        return info
+
+    @property
+    def finger_m(self) -> float:
+        return self.gripper.finger_m

@@ -1,0 +1,141 @@
+"""Projection between pixels and camera-frame points, and the robot pointmap (Kinema4D §3.1, Eq. 1).
+
+Conventions: OpenCV camera frame, metres; pixel (u, v) has its centre at integer coordinates;
+pointmaps are (..., H, W, 3) float32 with a (..., H, W) bool mask.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+def project(points_cam: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Camera-frame points (..., N, 3) -> pixel coordinates (..., N, 2) and depth z (..., N)."""
+    z = points_cam[..., 2]
+    zs = z.clamp_min(1e-9)
+    u = K[..., 0, 0, None] * points_cam[..., 0] / zs + K[..., 0, 2, None]
+    v = K[..., 1, 1, None] * points_cam[..., 1] / zs + K[..., 1, 2, None]
+    return torch.stack([u, v], dim=-1), z
+
+
+def unproject_depth(depth: np.ndarray | torch.Tensor, K) -> np.ndarray | torch.Tensor:
+    """Depth (..., H, W) metres along +z -> camera-frame pointmap (..., H, W, 3)."""
+    is_np = isinstance(depth, np.ndarray)
+    d = torch.as_tensor(depth, dtype=torch.float64 if is_np else depth.dtype)
+    K = torch.as_tensor(K, dtype=d.dtype)
+    H, W = d.shape[-2:]
+    v, u = torch.meshgrid(torch.arange(H, dtype=d.dtype), torch.arange(W, dtype=d.dtype), indexing="ij")
+    x = (u - K[..., 0, 2, None, None]) / K[..., 0, 0, None, None] * d
+    y = (v - K[..., 1, 2, None, None]) / K[..., 1, 1, None, None] * d
+    pm = torch.stack([x, y, d], dim=-1)
+    return pm.numpy().astype(np.float32) if is_np else pm
+
+
+def transform_points(T: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """Apply (..., 4, 4) transforms to points (..., N, 3)."""
+    return p @ T[..., :3, :3].transpose(-1, -2) + T[..., None, :3, 3]
+
+
+@dataclass
+class RobotPointmapConfig:
+    points_per_m2: float = 300_000.0    # surface samples per m^2 of link mesh (the Panda has ~1 m^2)
+    supersample: int = 2               # z-buffer at s x resolution, then majority-vote down: matches
+                                       # a rasteriser's pixel-centre coverage (point splats over-cover)
+    min_depth_m: float = 0.01
+    seed: int = 0
+
+
+class RobotPointmapRenderer:
+    """Samples link surfaces once, then renders (B, H, W, 3) robot pointmaps + masks by FK and a z-buffer."""
+
+    def __init__(self, robot, config: RobotPointmapConfig | None = None):
+        self.robot = robot
+        self.config = config or RobotPointmapConfig()
+        self._meshes = robot.link_meshes()
+        self._samples_cache: tuple[list[str], list[torch.Tensor]] | None = None
+
+    def _samples(self) -> tuple[list[str], list[torch.Tensor]]:
+        """Area-uniform surface samples of every link, in the link's frame (drawn once)."""
+        if self._samples_cache is None:
+            import trimesh
+            names, pts = [], []
+            for i, (name, mesh) in enumerate(self._meshes.items()):
+                n = max(64, int(round(self.config.points_per_m2 * mesh.area)))
+                p, _ = trimesh.sample.sample_surface(mesh, n, seed=self.config.seed + i)
+                names.append(name)
+                pts.append(torch.as_tensor(np.asarray(p), dtype=torch.float32))
+            self._samples_cache = (names, pts)
+        return self._samples_cache
+
+    @torch.no_grad()
+    def render(self, q_arm: torch.Tensor, finger_m: torch.Tensor, T_cam_base: torch.Tensor,
+               K: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Robot pointmap for B robot states seen by B cameras.
+
+        q_arm (B, 7) rad; finger_m (B,) metres; T_cam_base (B, 4, 4) base->camera (OpenCV);
+        K (B, 3, 3). Returns pointmap (B, H, W, 3) float32 camera frame metres (zero off-robot)
+        and mask (B, H, W) bool.
+        """
+        s = self.config.supersample
+        Hs, Ws = height * s, width * s
+        names, pts = self._samples()
+        poses = self.robot.link_poses(q_arm.float(), finger_m.float())
+        world = torch.cat([transform_points(poses[n], p.expand(q_arm.shape[0], -1, -1))
+                           for n, p in zip(names, pts)], dim=1)                   # (B, N, 3) base frame
+        cam = transform_points(T_cam_base.float(), world)                        # (B, N, 3)
+        Ks = K.float().clone()
+        Ks[:, :2, :] *= s
+        Ks[:, 0, 2] += (s - 1) / 2.0       # pixel-centre-at-integer convention at the finer grid
+        Ks[:, 1, 2] += (s - 1) / 2.0
+        uv, z = project(cam, Ks)
+        u, v = uv[..., 0].round().long(), uv[..., 1].round().long()
+        ok = (z > self.config.min_depth_m) & (u >= 0) & (u < Ws) & (v >= 0) & (v < Hs)
+        B = q_arm.shape[0]
+        b = torch.arange(B).unsqueeze(1).expand_as(u)
+        flat = (b * Hs * Ws + v * Ws + u)[ok]
+        zf, pf = z[ok], cam[ok]
+        zbuf = torch.full((B * Hs * Ws,), float("inf")).scatter_reduce(0, flat, zf, "amin")
+        win = zf <= zbuf[flat]
+        fine = torch.zeros(B * Hs * Ws, 3)
+        fine[flat[win]] = pf[win]
+        return self._downsample(fine.view(B, Hs, Ws, 3), zbuf.view(B, Hs, Ws), height, width)
+
+    def _downsample(self, fine, zbuf, H, W):
+        s = self.config.supersample
+        B = fine.shape[0]
+        z = zbuf.view(B, H, s, W, s).permute(0, 1, 3, 2, 4).reshape(B, H, W, s * s)
+        p = fine.view(B, H, s, W, s, 3).permute(0, 1, 3, 2, 4, 5).reshape(B, H, W, s * s, 3)
+        covered = torch.isfinite(z)
+        mask = covered.float().mean(-1) >= 0.5
+        nearest = z.argmin(-1, keepdim=True)                           # front-most sub-sample
+        pm = torch.gather(p, 3, nearest.unsqueeze(-1).expand(-1, -1, -1, 1, 3)).squeeze(3)
+        pm = torch.where(mask.unsqueeze(-1), pm, torch.zeros_like(pm))
+        return pm, mask
+
+
+def minmax_normalize_sequence(pointmap: torch.Tensor, mask: torch.Tensor | None = None,
+                              eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Kinema4D supp. B.1: map a pointmap sequence (T, H, W, 3) to [0, 1] by its per-axis extrema
+    over the whole sequence (masked pixels only, if a mask is given). Returns (normalised, lo, hi);
+    invert with ``x * (hi - lo) + lo``."""
+    sel = pointmap[mask] if mask is not None else pointmap.reshape(-1, 3)
+    if sel.numel() == 0:
+        lo = torch.zeros(3, dtype=pointmap.dtype)
+        hi = torch.ones(3, dtype=pointmap.dtype)
+    else:
+        lo, hi = sel.min(0).values, sel.max(0).values
+    out = (pointmap - lo) / (hi - lo).clamp_min(eps)
+    if mask is not None:
+        out = torch.where(mask.unsqueeze(-1), out, torch.zeros_like(out))
+    return out.clamp(0, 1), lo, hi
+
+
+def soft_robot_mask(mask: torch.Tensor, soft_fraction: float = 0.1,
+                    soft_value: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Kinema4D §3.2 / supp. B.1: binary robot mask (..., H, W) -> float mask where a random
+    ``soft_fraction`` of the occupied pixels is set to ``soft_value`` (lets the model refine the robot)."""
+    m = mask.float()
+    r = torch.rand(m.shape, generator=generator)
+    return torch.where(mask & (r < soft_fraction), torch.full_like(m, soft_value), m)
