@@ -241,25 +241,30 @@ class RobotModel:
 
 @dataclass
 class GripperModel:
-    """Commanded gripper in [-1 open, 1 closed] -> finger travel, rate-limited as robosuite's Panda gripper.
+    """Commanded gripper in [-1 open, 1 closed] -> finger travel, modelled on robosuite's Panda gripper.
 
-    robosuite moves its internal gripper command by ``speed`` per physics substep towards sign(action);
-    we integrate the same law per control step so that a kinematic robot stays aligned with the simulator.
+    robosuite moves an internal command by ``speed`` per physics substep towards sign(action), and a
+    force-limited position servo follows it; we integrate the same law per control step plus a
+    first-order lag fitted to the servo (measured: ~30% of the remaining gap per 50 ms step).
     """
     speed_per_substep: float = 0.01
     substeps_per_control: int = 25
     finger_open_m: float = 0.04
-    state: np.ndarray = field(default_factory=lambda: np.array(-1.0))
+    servo_lag_alpha: float = 0.3
+    state: float = -1.0
+    finger_m: float = 0.04
 
-    def reset(self, value: float = -1.0) -> None:
-        self.state = np.array(float(value))
+    def reset(self, state: float = -1.0, finger_m: float | None = None) -> None:
+        self.state = float(state)
+        self.finger_m = self.command_m if finger_m is None else float(finger_m)
 
     def step(self, command: float) -> float:
-        delta = self.speed_per_substep * self.substeps_per_control * np.sign(command)
-        self.state = np.clip(self.state + delta, -1.0, 1.0)
+        delta = self.speed_per_substep * self.substeps_per_control * float(np.sign(command))
+        self.state = float(np.clip(self.state + delta, -1.0, 1.0))
+        self.finger_m += self.servo_lag_alpha * (self.command_m - self.finger_m)
         return self.finger_m
 
     @property
-    def finger_m(self) -> float:
-        """Travel of each finger, metres: open_m at -1, 0 at +1."""
+    def command_m(self) -> float:
+        """Servo set-point of each finger, metres: open_m at -1, 0 at +1."""
         return float(self.finger_open_m * (1.0 - self.state) / 2.0)

@@ -78,10 +78,10 @@ class Commander:
         self.q_cmd = robot.home_q.clone()
         self.T_target = robot.fk(self.q_cmd[None])[0]
 
-    def reset(self, q_arm: np.ndarray, gripper_state: float = -1.0) -> None:
+    def reset(self, q_arm: np.ndarray, gripper_state: float = -1.0, finger_m: float | None = None) -> None:
         self.q_cmd = torch.as_tensor(q_arm, dtype=torch.float32).clone()
         self.T_target = self.robot.fk(self.q_cmd[None])[0]
-        self.gripper.reset(gripper_state)
+        self.gripper.reset(gripper_state, finger_m)
 
     def step(self, a: np.ndarray) -> dict:
         """One control step from a validated (7,) action. Updates and returns the commanded state."""

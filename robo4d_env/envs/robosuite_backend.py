@@ -88,8 +88,8 @@ class RobosuiteBackend:
         return self.data.qpos[self.robot._ref_gripper_joint_pos_indexes].copy()
 
     def gripper_state(self) -> float:
-        """robosuite's internal rate-limited gripper command in [-1, 1]."""
-        return float(np.asarray(self.robot.gripper.current_action).reshape(-1)[0])
+        """robosuite's internal rate-limited gripper command, in our convention (-1 open, 1 closed)."""
+        return -float(np.asarray(self.robot.gripper.current_action).reshape(-1)[0])
 
     def tcp_world(self) -> np.ndarray:
         """Measured TCP (robosuite grip site) position, world frame."""

@@ -7,9 +7,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from robo4d_env.cameras import Camera, CameraSpec, ShellSampling, make_camera, sample_shell_cameras
+from robo4d_env.cameras import (Camera, CameraSpec, ShellSampling, jitter_spec, make_camera,
+                                sample_shell_cameras)
 from robo4d_env.envs.control import ActionConfig, Commander, action_space, check_action
 from robo4d_env.envs.observation import observation_space, proprio_vector, stack_frames
+from robo4d_env.envs.randomization import RandomizationConfig, SceneRandomizer
 from robo4d_env.envs.robosuite_backend import ControllerConfig, RobosuiteBackend
 from robo4d_env.envs.tasks import get_task
 from robo4d_env.kinematics import RobotConfig, RobotModel
@@ -29,6 +31,7 @@ class SimEnvConfig:
     robot_pointmap_from: str = "commanded"       # "commanded" (as Kinema4D-v0 does) or "measured"
     sim_robot_segmentation: bool = False         # also render the simulator's robot mask into info
     render_mode: str | None = None
+    randomization: RandomizationConfig | None = None   # None: the task's default scene
     robot: RobotConfig = field(default_factory=RobotConfig)
     pointmap: RobotPointmapConfig = field(default_factory=RobotPointmapConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
@@ -56,9 +59,11 @@ class Robo4DSimEnv(gym.Env):
         specs = [self.task.workspace_camera, *cfg.cameras]
         specs += sample_shell_cameras(cfg.n_shell_cameras, self.task.table_center_m,
                                       np.random.default_rng(0), cfg.shell)
+        self.camera_specs = specs
         self.cameras: dict[str, Camera] = {s.name: make_camera(s, res, res) for s in specs}
         if len(self.cameras) != len(specs):
             raise ValueError(f"camera names must be unique, got {[s.name for s in specs]}")
+        self.randomizer = SceneRandomizer(self.backend.model, list(self.backend.object_poses()) or [])
         self.main_camera = self.task.workspace_camera.name
         self.action_cfg = ActionConfig(mode=cfg.action_mode, chunk=cfg.action_chunk)
         self.action_space = action_space(self.action_cfg, self.robot)
@@ -71,12 +76,15 @@ class Robo4DSimEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self.backend.reset(int(self.np_random.integers(2**31)))
+        self.scene_params = self._randomize()
         self.T_world_base = self.backend.T_world_base
-        self.commander.reset(self.backend.joint_pos(), self.backend.gripper_state())
+        self.commander.reset(self.backend.joint_pos(), self.backend.gripper_state(),
+                            float(self.backend.finger_qpos()[0]))
         self._t = 0
         obs, extra = self._observe()
         self._last_obs = obs
-        return obs, {"is_success": self.backend.success(), **extra, **self.camera_info()}
+        return obs, {"is_success": self.backend.success(), **extra, **self.camera_info(),
+                     "scene": self.scene_params}
 
     def step(self, action):
         if self._last_obs is None:
@@ -116,6 +124,17 @@ class Robo4DSimEnv(gym.Env):
 
     def close(self):
         self.backend.close()
+
+    def _randomize(self) -> dict:
+        cfg = self.config.randomization
+        if cfg is None:
+            return {}
+        applied = self.randomizer.apply(cfg, self.np_random)
+        if cfg.camera_jitter_m > 0:
+            res = self.config.resolution
+            self.cameras = {s.name: make_camera(jitter_spec(s, self.np_random, cfg.camera_jitter_m), res, res)
+                            for s in self.camera_specs}
+        return applied
 
     # ------------------------------------------------------------------ observation
     def camera_info(self) -> dict:
