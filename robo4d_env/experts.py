@@ -127,12 +127,18 @@ class StackExpert(ScriptedExpert):
 
 class PickPlaceCanExpert(ScriptedExpert):
     symmetry_rad = np.pi          # a cylinder: any yaw grasps; keep the nearest
+    release_margin_m = 0.03       # stay this far inside the accepted quadrant
 
     def plan(self):
         env = self.env.backend.env
         name, (p, q) = next(iter(self.objects().items()))
-        target = env.target_bin_placements[env.object_to_id[name.lower()]]
-        return self._pick(name, 0.0) + self._place(np.asarray(target), target[2] + 0.12, 0.0)
+        target = np.asarray(env.target_bin_placements[env.object_to_id[name.lower()]], dtype=float)
+        # Release inside the target quadrant but on its side nearest the robot: the far corners of
+        # the bin are at the edge of the Panda's reach. robosuite accepts +-bin_size/4 around it.
+        base = self.env.T_world_base[:3, 3]
+        margin = np.asarray(env.bin_size[:2]) / 4.0 - self.release_margin_m
+        release_xy = target[:2] - np.sign(target[:2] - base[:2]) * np.minimum(np.abs(target[:2] - base[:2]), margin)
+        return self._pick(name, 0.0) + self._place(np.r_[release_xy, 0.0], target[2] + 0.10, 0.0)
 
 
 EXPERTS = {"lift": LiftExpert, "stack": StackExpert, "pick_place_can": PickPlaceCanExpert}

@@ -38,7 +38,10 @@ class RobotConfig:
     ik_damping: float = 0.05
     ik_pos_tol_m: float = 2e-4
     ik_rot_tol_rad: float = 2e-3
-    ik_restarts: int = 8                     # random restarts used only when the warm start fails
+    ik_max_step_m: float = 0.05             # task-space error clamp per iteration (keeps DLS stable)
+    ik_max_step_rad: float = 0.3
+    ik_rot_weight_m: float = 0.1            # metres of position error worth one radian of rotation
+    ik_restarts: int = 32                    # random restarts used only when the warm start fails
     home_q_rad: tuple[float, ...] = (0.0, 0.196, 0.0, -2.618, 0.0, 2.942, 0.785)
     # Joint-origin corrections applied in memory to the loaded URDF: (joint, xyz_m, rpy_rad).
     # robosuite's bullet_data Panda URDF places panda_joint1 at (0, -0.1, 0); the real Panda and
@@ -67,6 +70,19 @@ def _resolve_package_uri(urdf_path: Path):
         return fname if os.path.isabs(fname) else str(urdf_path.parent / fname)
 
     return handler
+
+
+def _rodrigues(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices (B, 3, 3) about a unit axis (3,) by angles (B,) radians."""
+    x, y, z = axis
+    K = torch.stack([torch.stack([0 * x, -z, y]), torch.stack([z, 0 * x, -x]), torch.stack([-y, x, 0 * x])])
+    s, c = torch.sin(angle)[:, None, None], torch.cos(angle)[:, None, None]
+    return torch.eye(3, device=angle.device) + s * K + (1 - c) * (K @ K)
+
+
+def _clamp_norm(v: torch.Tensor, max_norm: float) -> torch.Tensor:
+    n = v.norm(dim=1, keepdim=True)
+    return v * torch.clamp(max_norm / n.clamp_min(1e-12), max=1.0)
 
 
 def rotation_error(R_target: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
@@ -98,7 +114,9 @@ class RobotModel:
         self.all_joint_names = self.chain.get_joint_parameter_names()
         self.tcp_offset = torch.tensor(cfg.tcp_offset_m, dtype=torch.float32, device=self.device)
         self.home_q = torch.tensor(cfg.home_q_rad, dtype=torch.float32, device=self.device)
+        self.qd_max = torch.tensor(self._velocity_limits(), dtype=torch.float32, device=self.device)
         self._urdf = None
+        self._build_serial()
 
     def _patched_urdf(self) -> str:
         import xml.etree.ElementTree as ET
@@ -116,6 +134,18 @@ class RobotModel:
             origin.set("xyz", " ".join(map(str, xyz)))
             origin.set("rpy", " ".join(map(str, rpy)))
         return ET.tostring(root, encoding="unicode")
+
+    def _velocity_limits(self) -> list[float]:
+        """Arm joint speed limits (rad/s) from the URDF's <limit velocity=...>."""
+        import xml.etree.ElementTree as ET
+        joints = {j.get("name"): j for j in ET.fromstring(self.urdf_xml).iter("joint")}
+        out = []
+        for name in self.config.arm_joints:
+            lim = joints[name].find("limit")
+            if lim is None or lim.get("velocity") is None:
+                raise ValueError(f"URDF joint '{name}' has no velocity limit ({self.urdf_path})")
+            out.append(float(lim.get("velocity")))
+        return out
 
     # ------------------------------------------------------------------ meshes
     @property
@@ -168,21 +198,51 @@ class RobotModel:
         ret = self.chain.forward_kinematics(self.full_q(q_arm, finger_m))
         return {k: v.get_matrix() for k, v in ret.items()}
 
+    def _build_serial(self) -> None:
+        """Fixed joint offsets and axes of the arm chain, for the fast FK/Jacobian used by IK.
+
+        pytorch-kinematics' generic FK costs ~5 ms and its Jacobian ~15 ms per call at batch 1 on this
+        CPU; IK calls them ~10x per control step, so the arm gets a direct product-of-offsets path
+        (checked against pytorch-kinematics in the tests)."""
+        self._offsets, self._axes = [], []
+        for f in self.arm._serial_frames:
+            off = f.joint.offset.get_matrix()[0] if f.joint.offset is not None else torch.eye(4)
+            self._offsets.append(off.to(self.device, torch.float32))
+            revolute = f.joint.joint_type == "revolute"
+            self._axes.append(f.joint.axis.to(self.device, torch.float32) if revolute else None)
+
+    def _arm_frames(self, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Hand pose (B, 4, 4), joint origins (B, 7, 3) and joint axes (B, 7, 3), base frame."""
+        B = q.shape[0]
+        T = torch.eye(4, device=q.device).expand(B, 4, 4)
+        origins, axes, j = [], [], 0
+        for off, axis in zip(self._offsets, self._axes):
+            T = T @ off
+            if axis is not None:
+                origins.append(T[:, :3, 3])
+                axes.append(T[:, :3, :3] @ axis)
+                R = torch.eye(4, device=q.device).repeat(B, 1, 1)
+                R[:, :3, :3] = _rodrigues(axis, q[:, j])
+                T = T @ R
+                j += 1
+        return T, torch.stack(origins, 1), torch.stack(axes, 1)
+
     def fk(self, q_arm: torch.Tensor) -> torch.Tensor:
         """Tool-centre-point pose (B, 4, 4) in the base frame for arm joints (B, 7)."""
-        T = self.arm.forward_kinematics(q_arm).get_matrix()
-        T = T.clone()
+        T = self._arm_frames(q_arm)[0].clone()
         T[:, :3, 3] = T[:, :3, 3] + T[:, :3, :3] @ self.tcp_offset
         return T
 
     def hand_fk(self, q_arm: torch.Tensor) -> torch.Tensor:
         """Hand-link pose (B, 4, 4) in the base frame."""
-        return self.arm.forward_kinematics(q_arm).get_matrix()
+        return self._arm_frames(q_arm)[0]
 
     def jacobian(self, q_arm: torch.Tensor) -> torch.Tensor:
         """Geometric TCP Jacobian (B, 6, 7), base frame, [linear; angular]."""
-        loc = self.tcp_offset.expand(q_arm.shape[0], 3)
-        return self.arm.jacobian(q_arm, locations=loc)
+        T, origins, axes = self._arm_frames(q_arm)
+        p_tcp = T[:, :3, 3] + T[:, :3, :3] @ self.tcp_offset
+        lin = torch.cross(axes, p_tcp[:, None, :] - origins, dim=-1)
+        return torch.cat([lin, axes], dim=-1).transpose(1, 2)
 
     # ------------------------------------------------------------------ IK
     @torch.no_grad()
@@ -193,46 +253,65 @@ class RobotModel:
         Targets that do not converge from the warm start are retried from random configurations;
         the result is always the closest solution found (never raises for unreachable targets).
         """
+        # Thousands of tiny (7x7) ops: intra-op threads only add contention (measured 20x slower
+        # on 2 busy cores), so IK runs single-threaded and restores the caller's setting.
+        n_threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._ik(T_target, q_init, generator)
+        finally:
+            torch.set_num_threads(n_threads)
+
+    def _ik(self, T_target: torch.Tensor, q_init: torch.Tensor | None = None,
+           generator: torch.Generator | None = None) -> IKResult:
         cfg = self.config
         B = T_target.shape[0]
         q0 = self.home_q.expand(B, 7).clone() if q_init is None else q_init.to(self.device).clone()
         best = self._dls(T_target, q0)
         todo = (~best.converged).nonzero().squeeze(1)
         if cfg.ik_restarts > 0 and todo.numel() > 0:
-            # All restarts of all failed targets in one batch; keep the best per target.
+            # All restarts of all failed targets in one batch. A restart replaces the warm-start
+            # result only if it converges (closest to q_init among those): for an unreachable target
+            # the warm-started DLS result is the continuous "closest reach", not a jump to another branch.
             R, n = cfg.ik_restarts, todo.numel()
             u = torch.rand((R * n, 7), generator=generator, device=self.device)
             qr = self.q_low + u * (self.q_high - self.q_low)
             cand = self._dls(T_target[todo].repeat(R, 1, 1), qr, cfg.ik_max_iters * 2)
-            score = (cand.pos_err_m + 0.1 * cand.rot_err_rad).view(R, n)
-            pick = score.argmin(dim=0) * n + torch.arange(n, device=self.device)
-            old = best.pos_err_m[todo] + 0.1 * best.rot_err_rad[todo]
-            improve = score.min(dim=0).values < old
-            idx, pick = todo[improve], pick[improve]
+            dist = (cand.q - q0[todo].repeat(R, 1)).norm(dim=1)
+            dist = torch.where(cand.converged, dist, torch.full_like(dist, float("inf"))).view(R, n)
+            pick = dist.argmin(dim=0) * n + torch.arange(n, device=self.device)
+            found = torch.isfinite(dist.min(dim=0).values)
+            idx, pick = todo[found], pick[found]
             for name in ("q", "pos_err_m", "rot_err_rad", "converged"):
                 getattr(best, name)[idx] = getattr(cand, name)[pick]
         return best
 
     def _dls(self, T_target: torch.Tensor, q: torch.Tensor, iters: int | None = None) -> IKResult:
+        """Damped least squares with clamped task-space error, keeping the best iterate per target
+        (so an unreachable target yields the closest reach, not wherever the iterations ended)."""
         cfg = self.config
         lam2 = cfg.ik_damping ** 2
         eye = torch.eye(6, device=self.device)
-        for _ in range(iters or cfg.ik_max_iters):
+        best_q, best_score = q.clone(), torch.full((q.shape[0],), float("inf"), device=self.device)
+        for _ in range((iters or cfg.ik_max_iters) + 1):
             T = self.fk(q)
             e_pos = T_target[:, :3, 3] - T[:, :3, 3]
             e_rot = rotation_error(T_target[:, :3, :3], T[:, :3, :3])
+            score = e_pos.norm(dim=1) + cfg.ik_rot_weight_m * e_rot.norm(dim=1)
+            better = score < best_score
+            best_q[better], best_score[better] = q[better], score[better]
             done = (e_pos.norm(dim=1) < cfg.ik_pos_tol_m) & (e_rot.norm(dim=1) < cfg.ik_rot_tol_rad)
             if bool(done.all()):
                 break
+            e = torch.cat([_clamp_norm(e_pos, cfg.ik_max_step_m), _clamp_norm(e_rot, cfg.ik_max_step_rad)], 1)
             J = self.jacobian(q)
-            e = torch.cat([e_pos, e_rot], dim=1).unsqueeze(-1)
-            dq = J.transpose(1, 2) @ torch.linalg.solve(J @ J.transpose(1, 2) + lam2 * eye, e)
+            dq = J.transpose(1, 2) @ torch.linalg.solve(J @ J.transpose(1, 2) + lam2 * eye, e.unsqueeze(-1))
             q = torch.where(done.unsqueeze(1), q, torch.clamp(q + dq.squeeze(-1), self.q_low, self.q_high))
-        T = self.fk(q)
+        T = self.fk(best_q)
         pos_err = (T_target[:, :3, 3] - T[:, :3, 3]).norm(dim=1)
         rot_err = rotation_error(T_target[:, :3, :3], T[:, :3, :3]).norm(dim=1)
         conv = (pos_err < 5 * cfg.ik_pos_tol_m) & (rot_err < 5 * cfg.ik_rot_tol_rad)
-        return IKResult(q=q, pos_err_m=pos_err, rot_err_rad=rot_err, converged=conv)
+        return IKResult(q=best_q, pos_err_m=pos_err, rot_err_rad=rot_err, converged=conv)
 
     def random_q(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         u = torch.rand((n, 7), generator=generator, device=self.device)

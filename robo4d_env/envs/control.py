@@ -15,6 +15,7 @@ from gymnasium import spaces
 from robo4d_env.kinematics import GripperModel, RobotModel
 
 ACTION_MODES = ("ee_abs", "ee_delta", "joint_pos")
+ACTION_DIMS = {"ee_abs": 7, "ee_delta": 7, "joint_pos": 8}   # last entry: gripper, -1 open .. 1 closed
 
 
 @dataclass
@@ -26,6 +27,8 @@ class ActionConfig:
     pos_high_m: tuple[float, float, float] = (1.0, 0.6, 0.8)
     delta_pos_scale_m: float = 0.05        # ee_delta: action 1.0 moves the target this far
     delta_rot_scale_rad: float = 0.25
+    control_dt_s: float = 0.05             # one control step (20 Hz); joint targets move at most
+                                           # URDF velocity limit x dt per step, in both envs
 
 
 def action_space(cfg: ActionConfig, robot: RobotModel) -> spaces.Box:
@@ -41,7 +44,8 @@ def action_space(cfg: ActionConfig, robot: RobotModel) -> spaces.Box:
     else:
         low = np.r_[robot.q_low.numpy(), -1.0]
         high = np.r_[robot.q_high.numpy(), 1.0]
-    shape = (cfg.chunk, 7) if cfg.chunk > 1 else (7,)
+    A = ACTION_DIMS[cfg.mode]
+    shape = (cfg.chunk, A) if cfg.chunk > 1 else (A,)
     low = np.broadcast_to(low, shape).astype(np.float32)
     high = np.broadcast_to(high, shape).astype(np.float32)
     return spaces.Box(low, high, dtype=np.float32)
@@ -50,16 +54,17 @@ def action_space(cfg: ActionConfig, robot: RobotModel) -> spaces.Box:
 def check_action(action, space: spaces.Box) -> tuple[np.ndarray, bool]:
     """Validate an action: wrong shape or NaN/inf raise ValueError; out-of-range values are clipped.
 
-    Returns the action as (K, 7) float64 and whether anything was clipped."""
+    Returns the action as (K, A) float64 and whether anything was clipped."""
     a = np.asarray(action, dtype=np.float64)
     if a.shape != space.shape:
         raise ValueError(f"Action has shape {a.shape}, expected {space.shape} "
-                         f"(action_chunk={space.shape[0] if len(space.shape) == 2 else 1}, 7 values per step).")
+                         f"(action_chunk={space.shape[0] if len(space.shape) == 2 else 1}, "
+                         f"{space.shape[-1]} values per step).")
     if not np.all(np.isfinite(a)):
         bad = np.argwhere(~np.isfinite(a)).tolist()
         raise ValueError(f"Action contains NaN or inf at index {bad}; actions must be finite.")
     clipped = np.clip(a, space.low, space.high)
-    return clipped.reshape(-1, 7), bool(np.any(clipped != a))
+    return clipped.reshape(-1, space.shape[-1]), bool(np.any(clipped != a))
 
 
 def pose_to_matrix(pos, axis_angle) -> torch.Tensor:
@@ -77,19 +82,22 @@ class Commander:
         self.gripper = gripper or GripperModel(finger_open_m=robot.config.finger_open_m)
         self.q_cmd = robot.home_q.clone()
         self.T_target = robot.fk(self.q_cmd[None])[0]
+        self.generator = torch.Generator()        # IK restarts: seeded per episode for determinism
 
-    def reset(self, q_arm: np.ndarray, gripper_state: float = -1.0, finger_m: float | None = None) -> None:
+    def reset(self, q_arm: np.ndarray, gripper_state: float = -1.0, finger_m: float | None = None,
+              seed: int = 0) -> None:
+        self.generator.manual_seed(seed)
         self.q_cmd = torch.as_tensor(q_arm, dtype=torch.float32).clone()
         self.T_target = self.robot.fk(self.q_cmd[None])[0]
         self.gripper.reset(gripper_state, finger_m)
 
     def step(self, a: np.ndarray) -> dict:
-        """One control step from a validated (7,) action. Updates and returns the commanded state."""
+        """One control step from a validated (A,) action. Updates and returns the commanded state."""
         mode, info = self.cfg.mode, {"ik_unreachable": False, "target_clipped": False}
         if mode == "joint_pos":
-            q = torch.as_tensor(a[:7], dtype=torch.float32)
-            self.q_cmd = torch.clamp(q, self.robot.q_low, self.robot.q_high)
-            self.T_target = self.robot.fk(self.q_cmd[None])[0]
+            q = torch.clamp(torch.as_tensor(a[:7], dtype=torch.float32), self.robot.q_low, self.robot.q_high)
+            self.q_cmd = self._rate_limit(q, info)
+            self.T_target = self.robot.fk(q[None])[0]
         else:
             if mode == "ee_abs":
                 T = pose_to_matrix(a[:3], a[3:6])
@@ -103,16 +111,23 @@ class Commander:
             clamped = torch.clamp(T[:3, 3], lo, hi)
             info["target_clipped"] = bool((clamped != T[:3, 3]).any())
             T[:3, 3] = clamped
-            res = self.robot.ik(T[None], self.q_cmd[None])
-            self.q_cmd = res.q[0]
+            res = self.robot.ik(T[None], self.q_cmd[None], generator=self.generator)
+            self.q_cmd = self._rate_limit(res.q[0], info)
             info["ik_unreachable"] = not bool(res.converged[0])
             info["ik_pos_err_m"] = float(res.pos_err_m[0])
             info["ik_rot_err_rad"] = float(res.rot_err_rad[0])
             # Unreachable: keep the pose actually reached, so deltas do not wind up beyond reach.
             self.T_target = T if not info["ik_unreachable"] else self.robot.fk(self.q_cmd[None])[0]
-        self.gripper.step(float(a[6]))
-        info["gripper_cmd"] = float(a[6])
+        self.gripper.step(float(a[-1]))
+        info["gripper_cmd"] = float(a[-1])
         return info
+
+    def _rate_limit(self, q: torch.Tensor, info: dict) -> torch.Tensor:
+        """Joint targets move at most the URDF velocity limit per control step (real arms can't jump)."""
+        step = self.robot.qd_max * self.cfg.control_dt_s
+        dq = torch.clamp(q - self.q_cmd, -step, step)
+        info["rate_limited"] = bool((dq != q - self.q_cmd).any())
+        return self.q_cmd + dq
 
     @property
     def finger_m(self) -> float:

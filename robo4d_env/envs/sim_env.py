@@ -30,6 +30,7 @@ class SimEnvConfig:
     max_episode_steps: int | None = None         # control steps; None: the task's horizon
     robot_pointmap_from: str = "commanded"       # "commanded" (as Kinema4D-v0 does) or "measured"
     sim_robot_segmentation: bool = False         # also render the simulator's robot mask into info
+    render_observations: bool = True             # False: images are left zero (fast physics-only rollouts)
     render_mode: str | None = None
     randomization: RandomizationConfig | None = None   # None: the task's default scene
     robot: RobotConfig = field(default_factory=RobotConfig)
@@ -65,7 +66,8 @@ class Robo4DSimEnv(gym.Env):
             raise ValueError(f"camera names must be unique, got {[s.name for s in specs]}")
         self.randomizer = SceneRandomizer(self.backend.model, list(self.backend.object_poses()) or [])
         self.main_camera = self.task.workspace_camera.name
-        self.action_cfg = ActionConfig(mode=cfg.action_mode, chunk=cfg.action_chunk)
+        self.action_cfg = ActionConfig(mode=cfg.action_mode, chunk=cfg.action_chunk,
+                                       control_dt_s=1.0 / self.task.control_freq_hz)
         self.action_space = action_space(self.action_cfg, self.robot)
         self.observation_space = observation_space(res, res, list(self.cameras)[1:])
         self.commander = Commander(self.robot, self.action_cfg)
@@ -79,7 +81,7 @@ class Robo4DSimEnv(gym.Env):
         self.scene_params = self._randomize()
         self.T_world_base = self.backend.T_world_base
         self.commander.reset(self.backend.joint_pos(), self.backend.gripper_state(),
-                            float(self.backend.finger_qpos()[0]))
+                            float(self.backend.finger_qpos()[0]), seed=int(self.np_random.integers(2**31)))
         self._t = 0
         obs, extra = self._observe()
         self._last_obs = obs
@@ -94,7 +96,7 @@ class Robo4DSimEnv(gym.Env):
         success = False
         for a in actions:
             cinfo = self.commander.step(a)
-            self.backend.apply(self.commander.q_cmd.numpy(), float(a[6]))
+            self.backend.apply(self.commander.q_cmd.numpy(), float(a[-1]))
             self._t += 1
             obs, extra = self._observe()
             frames.append(obs)
@@ -150,6 +152,10 @@ class Robo4DSimEnv(gym.Env):
                 torch.tensor(float(self.backend.finger_qpos()[0])))
 
     def _observe(self) -> tuple[dict, dict]:
+        if not self.config.render_observations:
+            obs = _zeros(self.observation_space)
+            obs["proprio"] = proprio_vector(self.robot, self.backend.joint_pos(), self.backend.finger_qpos())
+            return obs, {}
         q, finger = self._robot_state()
         cams = list(self.cameras.values())
         T_cam_base = torch.as_tensor(np.stack([c.T_cam_world @ self.T_world_base for c in cams]))
@@ -170,3 +176,9 @@ class Robo4DSimEnv(gym.Env):
         if views:
             obs["views"] = views
         return obs, extra
+
+
+def _zeros(space: gym.spaces.Space):
+    if isinstance(space, gym.spaces.Dict):
+        return {k: _zeros(v) for k, v in space.spaces.items()}
+    return np.zeros(space.shape, dtype=space.dtype)
