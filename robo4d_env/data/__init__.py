@@ -1,1 +1,1 @@
-"""Robo4D dataset: generation with synthesized failures, HDF5 shards, and a torch loader (docs/dataset.md)."""
+"""Robo4D dataset: generation with synthesized failures, HDF5 shards, and a torch loader (README, "Dataset")."""

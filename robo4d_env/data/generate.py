@@ -59,7 +59,7 @@ class PerturbationConfig:
     sigma = 0.5 / 0.8 / 1.2: comparable to the cube's 2 cm half-width and the gripper's ~2 cm
     clearance per finger. Early-segment noise then mostly makes the grasp miss, while late-segment
     noise (cube already held) mostly still succeeds. Measured on lift (4 demos, 36 replays):
-    13/36 replays succeed; by sigma 0.5: 8/12, 0.8: 4/12, 1.2: 1/12 (docs/dataset.md). The full
+    13/36 replays succeed; by sigma 0.5: 8/12, 0.8: 4/12, 1.2: 1/12 (README, "Dataset"). The full
     action scale (``noise_scale = 1``) drifts ~20 cm and always fails, which teaches a world model
     nothing about near misses.
     """

@@ -1,0 +1,199 @@
+"""Configuration of the Kinema4D world model (Kinema4D §3.2, supp. B.1) and its presets.
+
+``WorldModelConfig`` is the single source of truth for the model's fields: ``Kinema4DWorldModel``
+exposes exactly these as its diffusers config (``config.json``). ``TrainingConfig`` holds the
+optimisation settings, which never enter the saved model.
+
+Presets:
+  * ``tiny``            tests: 32 px, 9-frame chunks, a 2-layer DiT; a train step takes well under a second.
+  * ``default``         this 2-core CPU: 64 px, 17-frame chunks, a 4-layer DiT (see ``TrainingConfig``).
+  * ``wan2.1-i2v-14b``  the paper's scale: the Wan2.1-I2V-14B transformer + Wan2.1 VAE loaded from a
+                        local directory (``pretrained_path``), LoRA rank 64. Never downloaded.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+# Kinema4D supp. B.1: XYZ latent statistics measured on Robo4D-200k with the Wan2.1 VAE. To be
+# re-measured on our data (``Kinema4DWorldModel.measure_latent_stats``) once a trained VAE is used.
+PAPER_XYZ_LATENT_MEAN = -0.17
+PAPER_XYZ_LATENT_STD = 1.36
+
+# Wan2.1-I2V-14B-480P transformer (diffusers layout, ``transformer/config.json``).
+WAN21_I2V_14B_TRANSFORMER = dict(
+    patch_size=[1, 2, 2], num_attention_heads=40, attention_head_dim=128, ffn_dim=13824, num_layers=40,
+    text_dim=4096, freq_dim=256, image_dim=1280, added_kv_proj_dim=5120, cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024,
+)
+# Wan2.1 VAE (``vae/config.json``).
+WAN21_VAE = dict(vae_base_dim=96, vae_z_dim=16, vae_dim_mult=[1, 2, 4, 4], vae_num_res_blocks=2,
+                 vae_temporal_downsample=[False, True, True])
+
+
+@dataclass
+class WorldModelConfig:
+    """Every field of the world model. Frames: pointmaps are world frame, metres."""
+
+    preset: str = "tiny"
+    # ---- video layout
+    height: int = 32                         # pixels
+    width: int = 32
+    frames_per_chunk: int = 9                # frames per DiT sample, 1 + 4k (Wan VAE: 4x causal temporal)
+    context_frames: int = 5                  # known frames per chunk, 1 + 4k; frame 0 is the memory frame
+    clip_frames: int = 17                    # dataset clip length a training window is drawn from
+    # ---- VAE (diffusers.AutoencoderKLWan), shared by RGB, world XYZ and robot XYZ
+    vae_base_dim: int = 8
+    vae_z_dim: int = 4
+    vae_dim_mult: list = field(default_factory=lambda: [1, 2, 4, 4])   # 3 downsamples = 8x spatial
+    vae_num_res_blocks: int = 1
+    vae_temporal_downsample: list = field(default_factory=lambda: [False, True, True])  # 4x temporal
+    vae_spatial_factor: int = 8              # = 2 ** (len(vae_dim_mult) - 1)
+    vae_temporal_factor: int = 4             # = 2 ** sum(vae_temporal_downsample)
+    vae_sample_posterior: bool = False       # encode to the posterior mode (deterministic) or a sample
+    # Latent normalisation z -> (z - mean) / std. RGB: None = the VAE's own latents_mean/std.
+    rgb_latent_mean: list | None = None
+    rgb_latent_std: list | None = None
+    xyz_latent_mean: float = PAPER_XYZ_LATENT_MEAN
+    xyz_latent_std: float = PAPER_XYZ_LATENT_STD
+    # ---- DiT (diffusers.WanTransformer3DModel)
+    patch_size: list = field(default_factory=lambda: [1, 2, 2])
+    num_attention_heads: int = 2
+    attention_head_dim: int = 16
+    ffn_dim: int = 64
+    num_layers: int = 2
+    text_dim: int = 32                       # width of the robot tokens fed where Wan takes T5 text
+    freq_dim: int = 32                       # sinusoidal timestep features
+    image_dim: int | None = None             # Wan I2V CLIP width; set -> a learned null image context
+    image_seq_len: int = 257                 # CLIP tokens Wan I2V expects (only with image_dim)
+    added_kv_proj_dim: int | None = None
+    cross_attn_norm: bool = True
+    qk_norm: str | None = "rms_norm_across_heads"
+    eps: float = 1e-6
+    rope_max_seq_len: int = 1024
+    text_seq_len: int | None = None          # pad robot tokens to this many (Wan I2V hard-codes 512)
+    robot_token_grid: list | None = None     # avg-pool robot latents to (t, h, w) before tokens; None: all
+    domain_embedding_init_std: float = 0.02  # RGB-vs-XYZ learnable embeddings (4DNeX)
+    # ---- pointmap -> [-1, 1] image
+    pointmap_norm: str = "workspace"         # "workspace": fixed metric box; "minmax": per sequence (B.1)
+    # Box around the robosuite table scenes (measured on a lift dataset: x -2.0..0.26, y -0.3..3.0,
+    # z 0..1.13 m, camera looking down the table); points outside are clamped.
+    workspace_min: list = field(default_factory=lambda: [-2.0, -0.5, -0.05])
+    workspace_max: list = field(default_factory=lambda: [0.5, 3.0, 1.5])
+    minmax_eps: float = 1e-6                 # metres, floor on a degenerate extent
+    # ---- robot mask (§3.2)
+    soft_mask_fraction: float = 0.1
+    soft_mask_value: float = 0.5
+    # ---- flow matching (as Wan): x_s = (1 - s) x0 + s eps, the DiT predicts eps - x0
+    num_train_timesteps: int = 1000
+    flow_shift: float = 3.0                  # Wan2.1 480p sampling shift
+    num_sampling_steps: int = 4
+    guidance_scale: float = 1.0              # > 1: classifier-free guidance on the robot condition
+    robot_cond_dropout: float = 0.1          # training probability of dropping all robot inputs (CFG)
+    context_noise_max: float = 0.1           # training: std ~ U(0, max) added to context latents
+    context_noise_inference: float = 0.02    # rollout: fixed std added to context latents
+    # ---- LoRA (peft), the pretrained path only
+    lora_rank: int | None = None
+    lora_alpha: int | None = None            # None: = rank
+    lora_target_modules: list = field(default_factory=lambda: ["to_q", "to_k", "to_v", "to_out.0"])
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        t = self.vae_temporal_factor
+        for name in ("frames_per_chunk", "context_frames", "clip_frames"):
+            if (getattr(self, name) - 1) % t:
+                raise ValueError(f"{name}={getattr(self, name)} must be 1 + {t}k (the VAE packs {t} frames "
+                                 f"per latent after the first)")
+        if not 1 <= self.context_frames < self.frames_per_chunk <= self.clip_frames:
+            raise ValueError(f"need 1 <= context_frames ({self.context_frames}) < frames_per_chunk "
+                             f"({self.frames_per_chunk}) <= clip_frames ({self.clip_frames})")
+        s = self.vae_spatial_factor * self.patch_size[1]
+        if self.height % s or self.width % s:
+            raise ValueError(f"height/width {self.height}x{self.width} must be multiples of {s} "
+                             f"(VAE {self.vae_spatial_factor}x times patch {self.patch_size[1]})")
+        if self.pointmap_norm not in ("workspace", "minmax"):
+            raise ValueError(f"pointmap_norm must be 'workspace' or 'minmax', got {self.pointmap_norm!r}")
+
+    # ---- derived sizes
+    @property
+    def latent_frames(self) -> int:
+        return 1 + (self.frames_per_chunk - 1) // self.vae_temporal_factor
+
+    @property
+    def context_latent_frames(self) -> int:
+        return 1 + (self.context_frames - 1) // self.vae_temporal_factor
+
+    @property
+    def mask_channels(self) -> int:
+        return self.vae_temporal_factor     # Wan I2V packs 4 frames' masks per latent frame
+
+    @property
+    def dit_in_channels(self) -> int:
+        return 2 * self.vae_z_dim + self.mask_channels   # noisy + mask + condition (36 for Wan2.1 I2V)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "WorldModelConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation settings (never saved into the model's config.json)."""
+
+    max_steps: int = 20
+    batch_size: int = 1
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    adam_betas: tuple = (0.9, 0.999)
+    warmup_steps: int = 0
+    max_grad_norm: float = 1.0
+    ema_decay: float = 0.999
+    use_ema: bool = True
+    mixed_precision: str = "no"              # accelerate: "no" | "fp16" | "bf16"
+    gradient_checkpointing: bool = False
+    checkpoint_every: int = 10
+    keep_checkpoints: int = 2
+    eval_every: int = 10                     # 0: never write eval clips
+    eval_fps: int = 8
+    num_workers: int = 0
+    seed: int = 0
+
+
+PRESETS: dict[str, tuple[WorldModelConfig, TrainingConfig]] = {
+    "tiny": (WorldModelConfig(preset="tiny"), TrainingConfig()),
+    "default": (
+        WorldModelConfig(
+            preset="default", height=64, width=64, frames_per_chunk=17, context_frames=5, clip_frames=17,
+            vae_base_dim=32, vae_z_dim=16, vae_num_res_blocks=1,
+            num_attention_heads=4, attention_head_dim=32, ffn_dim=512, num_layers=4, text_dim=128,
+            freq_dim=128, num_sampling_steps=10, guidance_scale=1.0,
+        ),
+        TrainingConfig(max_steps=2000, batch_size=1, learning_rate=3e-4, warmup_steps=100,
+                       checkpoint_every=200, eval_every=500),
+    ),
+    "wan2.1-i2v-14b": (
+        WorldModelConfig(
+            preset="wan2.1-i2v-14b", height=480, width=832, frames_per_chunk=49, context_frames=5,
+            clip_frames=49, **WAN21_VAE, **WAN21_I2V_14B_TRANSFORMER, text_seq_len=512,
+            robot_token_grid=[8, 8, 8], num_sampling_steps=50, guidance_scale=5.0, lora_rank=64,
+        ),
+        # supp. B.1: AdamW, peak lr 2e-5, batch 32, cosine warm-up; bf16 on GPUs
+        TrainingConfig(max_steps=10000, batch_size=1, learning_rate=2e-5, warmup_steps=500,
+                       mixed_precision="bf16", gradient_checkpointing=True, checkpoint_every=500,
+                       eval_every=1000),
+    ),
+}
+
+
+def get_preset(name: str, **overrides) -> tuple[WorldModelConfig, TrainingConfig]:
+    """(model config, training config) of a preset; ``overrides`` replace model-config fields."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    model_cfg, train_cfg = PRESETS[name]
+    return dataclasses.replace(model_cfg, **overrides), dataclasses.replace(train_cfg)

@@ -1,0 +1,511 @@
+"""Kinema4D world model on diffusers (Kinema4D §3.2, supp. B.1): ``AutoencoderKLWan`` + ``WanTransformer3DModel``.
+
+Layout of one chunk of ``F = frames_per_chunk`` frames (``c = context_frames`` known, the rest generated):
+
+* RGB and the world XYZ pointmap (normalised to [-1, 1] like an image) are encoded by the SAME VAE and
+  their latents placed side by side along width: ``x0 = [rgb | xyz]`` of shape (B, z, f, h, 2w).
+* The DiT input is the channel concat (Wan I2V order) ``[noisy x_s (z), mask (4), condition (z)]``:
+  - mask: per pixel 1 = given (all context frames, and the robot's pixels — soft during training),
+    0 = to generate; area-pooled to latent resolution, 4 frames packed per latent frame as Wan I2V does.
+  - condition: the clean context latents in the first ``1 + (c-1)/4`` latent frames; later latent frames
+    hold zeros in the RGB half and the ROBOT pointmap latents in the XYZ half (the paper's
+    ``[I_0 zero-padded | M_robot]``).
+* The robot pointmap latents are also the cross-attention tokens, in place of Wan's T5 text, through a
+  zero-initialised projection (so a pretrained Wan starts from its unconditioned behaviour).
+* RGB and XYZ tokens share RoPE positions (``SharedRotaryPosEmbed``) and get learnable domain embeddings.
+
+Frames: pointmaps are world frame, metres; images (..., H, W, 3) uint8 at the API boundary and
+(B, 3, T, H, W) in [-1, 1] inside.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
+
+from robo4d_env.projection import soft_robot_mask
+from robo4d_env.world_model.configuration_world_model import WorldModelConfig
+
+NUM_DOMAINS = 2            # RGB, XYZ
+RGB, XYZ = 0, 1
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint's preset or resolution differs from the one asked for."""
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+# --------------------------------------------------------------------------------------- RoPE
+class SharedRotaryPosEmbed(WanRotaryPosEmbed):
+    """Wan's 3-axis RoPE for a width axis holding ``num_domains`` side-by-side copies of one image.
+
+    Wan computes positions from the latent grid, so the XYZ half would get widths w..2w-1. We compute
+    the table for one half (width w) and repeat it, so pixel (t, i, j) of RGB and of XYZ get the same
+    rotation (Kinema4D §3.2 "shared RoPE"). No parameters: a drop-in for ``transformer.rope``.
+    """
+
+    def __init__(self, attention_head_dim: int, patch_size, max_seq_len: int, num_domains: int = NUM_DOMAINS):
+        super().__init__(attention_head_dim, tuple(patch_size), max_seq_len)
+        self.num_domains = num_domains
+
+    def forward(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """hidden_states (B, C, F, H, W·domains) -> (cos, sin), each (1, F'·H'·W'·domains, 1, head_dim)."""
+        _, _, n_f, n_h, n_w = hidden_states.shape
+        half = hidden_states[..., : n_w // self.num_domains]
+        p_t, p_h, p_w = self.patch_size
+        grid = (n_f // p_t, n_h // p_h, n_w // self.num_domains // p_w)
+        return tuple(self._repeat_width(x, grid) for x in super().forward(half))
+
+    def _repeat_width(self, table: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+        # Tokens are flattened (t, h, w) with w fastest, so repeating along w = [RGB row | XYZ row].
+        x = table.reshape(*grid, -1).repeat(1, 1, self.num_domains, 1)
+        return x.reshape(1, -1, 1, x.shape[-1])
+
+
+# --------------------------------------------------------------------------------------- builders
+def build_vae(cfg: WorldModelConfig) -> AutoencoderKLWan:
+    """A randomly initialised Wan video VAE with the config's dims (latent stats 0/1: ours are in cfg)."""
+    return AutoencoderKLWan(
+        base_dim=cfg.vae_base_dim, z_dim=cfg.vae_z_dim, dim_mult=list(cfg.vae_dim_mult),
+        num_res_blocks=cfg.vae_num_res_blocks, temperal_downsample=list(cfg.vae_temporal_downsample),
+        latents_mean=[0.0] * cfg.vae_z_dim, latents_std=[1.0] * cfg.vae_z_dim,
+    )
+
+
+def transformer_kwargs(cfg: WorldModelConfig) -> dict:
+    """``WanTransformer3DModel`` constructor arguments of a config."""
+    return dict(
+        patch_size=tuple(cfg.patch_size), num_attention_heads=cfg.num_attention_heads,
+        attention_head_dim=cfg.attention_head_dim, in_channels=cfg.dit_in_channels, out_channels=cfg.vae_z_dim,
+        text_dim=cfg.text_dim, freq_dim=cfg.freq_dim, ffn_dim=cfg.ffn_dim, num_layers=cfg.num_layers,
+        cross_attn_norm=cfg.cross_attn_norm, qk_norm=cfg.qk_norm, eps=cfg.eps, image_dim=cfg.image_dim,
+        added_kv_proj_dim=cfg.added_kv_proj_dim, rope_max_seq_len=cfg.rope_max_seq_len,
+    )
+
+
+def build_transformer(cfg: WorldModelConfig) -> WanTransformer3DModel:
+    return WanTransformer3DModel(**transformer_kwargs(cfg))
+
+
+def make_scheduler(cfg: WorldModelConfig) -> FlowMatchEulerDiscreteScheduler:
+    """The flow-matching Euler sampler Wan uses, with the config's shift. Kept outside the model."""
+    return FlowMatchEulerDiscreteScheduler(num_train_timesteps=cfg.num_train_timesteps, shift=cfg.flow_shift)
+
+
+# --------------------------------------------------------------------------------------- pixels
+def rgb_to_unit(rgb: torch.Tensor) -> torch.Tensor:
+    """(B, T, H, W, 3) uint8 -> (B, 3, T, H, W) float in [-1, 1]."""
+    return rgb.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
+
+
+def unit_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, T, H, W) in [-1, 1] -> (B, T, H, W, 3) uint8."""
+    return ((x.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1)
+
+
+def pointmap_bounds(cfg: WorldModelConfig, points: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample box (lo, hi), each (B, 3) metres, that maps world XYZ to [0, 1].
+
+    "workspace": the config's fixed box. "minmax" (supp. B.1): the per-axis extremes of ``points``
+    (B, N, 3) where ``mask`` (B, N) — the known context pixels and all robot pixels, which is what a
+    rollout also knows, so training and inference normalise alike."""
+    B = points.shape[0]
+    if cfg.pointmap_norm == "workspace":
+        lo = torch.tensor(cfg.workspace_min, dtype=torch.float32).expand(B, 3)
+        hi = torch.tensor(cfg.workspace_max, dtype=torch.float32).expand(B, 3)
+        return lo, hi
+    big = torch.finfo(torch.float32).max
+    m = mask.unsqueeze(-1)
+    lo = torch.where(m, points, big).amin(1)
+    hi = torch.where(m, points, -big).amax(1)
+    empty = ~mask.any(1, keepdim=True)
+    lo = torch.where(empty, torch.tensor(cfg.workspace_min), lo)
+    hi = torch.where(empty, torch.tensor(cfg.workspace_max), hi)
+    return lo, torch.maximum(hi, lo + cfg.minmax_eps)
+
+
+def pointmap_to_unit(pm: torch.Tensor, mask: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """World pointmap (B, T, H, W, 3) metres + mask (B, T, H, W) -> (B, 3, T, H, W) in [-1, 1].
+    Pixels outside the mask (no surface / not robot) read -1, like black."""
+    x = (pm - lo[:, None, None, None]) / (hi - lo)[:, None, None, None]
+    x = torch.where(mask.unsqueeze(-1), x.clamp(0, 1), torch.zeros_like(x))
+    return (x * 2.0 - 1.0).permute(0, 4, 1, 2, 3)
+
+
+def unit_to_pointmap(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """(B, 3, T, H, W) in [-1, 1] -> world pointmap (B, T, H, W, 3) float32 metres."""
+    u = ((x.float().clamp(-1, 1) + 1.0) / 2.0).permute(0, 2, 3, 4, 1)
+    return u * (hi - lo)[:, None, None, None] + lo[:, None, None, None]
+
+
+def pack_mask(mask: torch.Tensor, spatial: int, temporal: int) -> torch.Tensor:
+    """Pixel mask (B, T, H, W) float, T = 1 + temporal·k -> (B, temporal, 1 + k, H/spatial, W/spatial).
+
+    Area pooling keeps soft values as occupancy fractions. The first frame is repeated ``temporal``
+    times so every latent frame gets ``temporal`` channels, exactly Wan I2V's mask packing."""
+    B, T, H, W = mask.shape
+    m = F.avg_pool2d(mask.reshape(B * T, 1, H, W), spatial).reshape(B, T, H // spatial, W // spatial)
+    m = torch.cat([m[:, :1].repeat(1, temporal, 1, 1), m[:, 1:]], dim=1)
+    return m.reshape(B, -1, temporal, *m.shape[-2:]).transpose(1, 2)
+
+
+def resize_video(x: torch.Tensor, height: int, width: int, mode: str) -> torch.Tensor:
+    """(B, T, H, W, ...) -> (B, T, height, width, ...); a no-op at the right size."""
+    if x.shape[2:4] == (height, width):
+        return x
+    B, T, H, W = x.shape[:4]
+    tail = x.shape[4:]
+    y = x.reshape(B * T, H, W, -1).permute(0, 3, 1, 2).float()
+    y = F.interpolate(y, size=(height, width), mode=mode)
+    y = y.permute(0, 2, 3, 1).reshape(B, T, height, width, *tail)
+    return y.round().to(x.dtype) if not x.dtype.is_floating_point else y.to(x.dtype)
+
+
+def training_window_indices(cfg: WorldModelConfig, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(frames_per_chunk,) clip-frame indices of one training window, matching what a rollout sees.
+
+    With context_frames > 1, frame 0 is the clip's first frame (the rollout's memory frame) and the
+    rest a random contiguous run; with context_frames == 1 the window is a random contiguous run."""
+    n = cfg.frames_per_chunk
+    if cfg.context_frames == 1:
+        s = int(torch.randint(0, cfg.clip_frames - n + 1, (1,), generator=generator))
+        return torch.arange(s, s + n)
+    s = int(torch.randint(0, cfg.clip_frames - n + 1, (1,), generator=generator))
+    return torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(s + 1, s + n)])
+
+
+@dataclass
+class ChunkInputs:
+    """DiT conditioning of one chunk, all latent resolution: cond (B, z, f, h, 2w), mask (B, 4, f, h, 2w),
+    robot_latents (B, z, f, h, w) normalised."""
+    cond: torch.Tensor
+    mask: torch.Tensor
+    robot_latents: torch.Tensor
+
+
+# --------------------------------------------------------------------------------------- model
+def _config_signature() -> inspect.Signature:
+    """``__init__``'s signature = the fields of ``WorldModelConfig``: diffusers' ConfigMixin reads the
+    config keys from the signature, and this keeps the dataclass the single list of fields."""
+    default = WorldModelConfig()
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=getattr(default, f.name))
+               for f in fields(WorldModelConfig)]
+    return inspect.Signature(params)
+
+
+class Kinema4DWorldModel(ModelMixin, ConfigMixin):
+    """VAE + DiT world model: context frames + robot pointmaps -> next RGB and world-pointmap frames.
+
+    Build with ``Kinema4DWorldModel.from_world_model_config(get_preset("tiny")[0])``; save and load
+    with ``save_pretrained`` / ``from_pretrained`` (safetensors) or ``load_world_model`` (checks preset).
+    The VAE is frozen; the DiT, the robot-token projection and the domain embeddings train.
+    """
+
+    config_name = "config.json"
+    _supports_gradient_checkpointing = True
+
+    def _init(self, **kwargs):
+        super().__init__()
+        self.wm = WorldModelConfig.from_dict(kwargs)
+        self.vae = build_vae(self.wm)
+        self.vae.requires_grad_(False)
+        self.attach_transformer(build_transformer(self.wm))
+        self.robot_proj = nn.Linear(self.wm.vae_z_dim, self.wm.text_dim)
+        nn.init.zeros_(self.robot_proj.weight)   # zero-init: the robot path starts silent (ControlNet-style)
+        nn.init.zeros_(self.robot_proj.bias)
+        inner = self.wm.num_attention_heads * self.wm.attention_head_dim
+        self.domain_embedding = nn.Parameter(torch.randn(NUM_DOMAINS, inner) * self.wm.domain_embedding_init_std)
+        if self.wm.image_dim is not None:
+            # Wan I2V cross-attends to CLIP image tokens; we have no CLIP, so a learned null context.
+            self.null_image_embeds = nn.Parameter(torch.zeros(self.wm.image_seq_len, self.wm.image_dim))
+
+    _init.__signature__ = _config_signature()
+    __init__ = register_to_config(_init)
+
+    @classmethod
+    def from_world_model_config(cls, cfg: WorldModelConfig) -> "Kinema4DWorldModel":
+        return cls(**cfg.to_dict())
+
+    # ------------------------------------------------------------------ wiring
+    def attach_transformer(self, transformer: WanTransformer3DModel) -> None:
+        """Install a (possibly pretrained) DiT: shared RoPE for the side-by-side halves, and the
+        domain embeddings added right after its patch embedding."""
+        c = transformer.config
+        transformer.rope = SharedRotaryPosEmbed(c.attention_head_dim, c.patch_size, c.rope_max_seq_len)
+        transformer.patch_embedding.register_forward_hook(self._add_domain_embedding)
+        self.transformer = transformer
+
+    def _add_domain_embedding(self, module, inputs, out: torch.Tensor) -> torch.Tensor:
+        """Patch-embedded tokens (B, D, F', H', 2W') + the RGB embedding on the left half, XYZ on the right."""
+        half = out.shape[-1] // NUM_DOMAINS
+        emb = self.domain_embedding.to(out.dtype).repeat_interleave(half, dim=0)   # (2W', D)
+        return out + emb.t()[None, :, None, None, :]
+
+    # ------------------------------------------------------------------ latents
+    def _latent_stats(self, domain: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.wm.vae_z_dim
+        if domain == XYZ:
+            mean, std = [self.wm.xyz_latent_mean] * z, [self.wm.xyz_latent_std] * z
+        else:
+            mean = self.wm.rgb_latent_mean or self.vae.config.latents_mean
+            std = self.wm.rgb_latent_std or self.vae.config.latents_std
+        shape = (1, z, 1, 1, 1)
+        return (torch.tensor(mean, dtype=like.dtype, device=like.device).view(shape),
+                torch.tensor(std, dtype=like.dtype, device=like.device).view(shape))
+
+    def encode(self, x: torch.Tensor, domain: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(N, 3, T, H, W) in [-1, 1] -> normalised latents (N, z, 1 + (T-1)/4, H/8, W/8)."""
+        dist = self.vae.encode(x.to(self.vae.dtype)).latent_dist
+        z = dist.sample(generator) if self.wm.vae_sample_posterior else dist.mode()
+        mean, std = self._latent_stats(domain, z)
+        return (z - mean) / std
+
+    def decode(self, z: torch.Tensor, domain: int) -> torch.Tensor:
+        """Normalised latents (N, z, f, h, w) -> (N, 3, 1 + 4(f-1), 8h, 8w) in [-1, 1]."""
+        mean, std = self._latent_stats(domain, z)
+        return self.vae.decode((z * std + mean).to(self.vae.dtype)).sample.clamp(-1, 1)
+
+    def encode_pair(self, rgb_x: torch.Tensor, xyz_x: torch.Tensor) -> torch.Tensor:
+        """RGB and XYZ videos (B, 3, T, H, W) in [-1, 1] -> side-by-side latents (B, z, f, h, 2w)."""
+        return torch.cat([self.encode(rgb_x, RGB), self.encode(xyz_x, XYZ)], dim=-1)
+
+    # ------------------------------------------------------------------ conditioning
+    def chunk_inputs(self, ctx_latents: torch.Tensor, robot_x: torch.Tensor, mask_px: torch.Tensor) -> ChunkInputs:
+        """Condition latents and packed mask of a chunk.
+
+        ctx_latents (B, z, f_ctx, h, 2w) clean context latents; robot_x (B, 3, F, H, W) robot pointmap
+        in [-1, 1]; mask_px (B, F, H, W) float, 1 on context frames and (soft) robot pixels."""
+        robot = self.encode(robot_x, XYZ)
+        B, z, f, h, w = robot.shape
+        n_ctx = ctx_latents.shape[2]
+        cond = torch.zeros(B, z, f, h, NUM_DOMAINS * w, dtype=robot.dtype, device=robot.device)
+        cond[:, :, :n_ctx] = ctx_latents
+        cond[:, :, n_ctx:, :, w:] = robot[:, :, n_ctx:]        # [I_0 zero-padded | M_robot] (§3.2)
+        mask = pack_mask(mask_px, self.wm.vae_spatial_factor, self.wm.vae_temporal_factor)
+        return ChunkInputs(cond, mask.repeat(1, 1, 1, 1, NUM_DOMAINS).to(cond.dtype), robot)
+
+    def robot_tokens(self, robot_latents: torch.Tensor) -> torch.Tensor:
+        """Robot latents (B, z, f, h, w) -> cross-attention tokens (B, N, text_dim), in place of text."""
+        x = robot_latents
+        if self.wm.robot_token_grid is not None:
+            x = F.adaptive_avg_pool3d(x, tuple(self.wm.robot_token_grid))
+        tokens = self.robot_proj(x.flatten(2).transpose(1, 2).to(self.robot_proj.weight.dtype))
+        n_pad = (self.wm.text_seq_len or 0) - tokens.shape[1]
+        if n_pad < 0:
+            raise ValueError(f"{tokens.shape[1]} robot tokens exceed text_seq_len={self.wm.text_seq_len}; "
+                             f"set robot_token_grid to pool them")
+        return F.pad(tokens, (0, 0, 0, n_pad))      # zero padding, as Wan pads its T5 context
+
+    def velocity(self, noisy: torch.Tensor, timestep: torch.Tensor, inputs: ChunkInputs) -> torch.Tensor:
+        """Flow-matching velocity (eps - x0) predicted for noisy latents (B, z, f, h, 2w); timestep (B,)
+        in [0, num_train_timesteps]."""
+        dtype = self.transformer.dtype
+        hidden = torch.cat([noisy, inputs.mask, inputs.cond], dim=1).to(dtype)
+        tokens = self.robot_tokens(inputs.robot_latents).to(dtype)
+        image = None
+        if self.wm.image_dim is not None:
+            image = self.null_image_embeds.to(dtype).expand(noisy.shape[0], -1, -1)
+        out = self.transformer(hidden, timestep, encoder_hidden_states=tokens,
+                               encoder_hidden_states_image=image, return_dict=False)[0]
+        return out.float()
+
+    # ------------------------------------------------------------------ training
+    def prepare_batch(self, batch: dict, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ChunkInputs]:
+        """Dataset batch (B, F, ...) of one chunk -> (clean latents x0 (B, z, f, h, 2w), ChunkInputs).
+
+        Applies the training-time pieces: robot-condition dropout (CFG), soft robot mask, context noise."""
+        cfg = self.wm
+        v = {k: resize_video(batch[k], cfg.height, cfg.width, "bilinear" if k == "rgb" else "nearest")
+             for k in ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask")}
+        B, c = v["rgb"].shape[0], cfg.context_frames
+        drop = torch.rand(B, generator=generator) < cfg.robot_cond_dropout
+        robot_mask = v["robot_mask"] & ~drop[:, None, None, None]
+        lo, hi = self._bounds(v["pointmap"][:, :c], v["valid"][:, :c], v["robot_pointmap"], robot_mask)
+        with torch.no_grad():
+            x0 = self.encode_pair(rgb_to_unit(v["rgb"]), pointmap_to_unit(v["pointmap"], v["valid"], lo, hi))
+            ctx = x0[:, :, :cfg.context_latent_frames]
+            ctx = ctx + torch.randn(ctx.shape, generator=generator) * (
+                torch.rand(B, generator=generator) * cfg.context_noise_max).view(B, 1, 1, 1, 1)
+            mask_px = soft_robot_mask(robot_mask, cfg.soft_mask_fraction, cfg.soft_mask_value, generator)
+            mask_px[:, :c] = 1.0
+            inputs = self.chunk_inputs(ctx, pointmap_to_unit(v["robot_pointmap"], robot_mask, lo, hi), mask_px)
+        return x0, inputs
+
+    def _bounds(self, ctx_pm, ctx_valid, robot_pm, robot_mask):
+        B = ctx_pm.shape[0]
+        pts = torch.cat([ctx_pm.reshape(B, -1, 3), robot_pm.reshape(B, -1, 3)], dim=1)
+        msk = torch.cat([ctx_valid.reshape(B, -1), robot_mask.reshape(B, -1)], dim=1)
+        return pointmap_bounds(self.wm, pts, msk)
+
+    def sample_sigmas(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(n,) noise levels in (0, 1): uniform, then Wan/SD3's shift (the sampler uses the same shift)."""
+        u = torch.rand(n, generator=generator)
+        s = self.wm.flow_shift
+        return s * u / (1.0 + (s - 1.0) * u)
+
+    def training_loss(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Flow-matching loss ``|| v_theta(x_s) - (eps - x0) ||^2`` of a dataset batch of one chunk."""
+        x0, inputs = self.prepare_batch(batch, generator)
+        sigma = self.sample_sigmas(x0.shape[0], generator).view(-1, 1, 1, 1, 1)
+        eps = torch.randn(x0.shape, generator=generator)
+        noisy = (1.0 - sigma) * x0 + sigma * eps
+        pred = self.velocity(noisy, sigma.flatten() * self.wm.num_train_timesteps, inputs)
+        return F.mse_loss(pred, eps - x0)
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def sample(self, inputs: ChunkInputs, null_inputs: ChunkInputs | None = None,
+               generator: torch.Generator | None = None, num_steps: int | None = None,
+               guidance_scale: float | None = None, scheduler=None) -> torch.Tensor:
+        """Denoise pure noise into clean latents (B, z, f, h, 2w); deterministic for a seeded generator.
+        With guidance_scale > 1 and ``null_inputs`` (the same chunk without the robot), applies CFG."""
+        scheduler = scheduler or make_scheduler(self.wm)
+        scheduler.set_timesteps(num_steps or self.wm.num_sampling_steps)
+        g = self.wm.guidance_scale if guidance_scale is None else guidance_scale
+        B, z, f, h, w2 = inputs.cond.shape
+        x = torch.randn((B, z, f, h, w2), generator=generator)
+        for t in scheduler.timesteps:
+            ts = t.expand(B).float()
+            v = self.velocity(x, ts, inputs)
+            if g > 1.0 and null_inputs is not None:
+                v_null = self.velocity(x, ts, null_inputs)
+                v = v_null + g * (v - v_null)
+            x = scheduler.step(v, t, x, return_dict=False)[0]
+        return x
+
+    def decode_pair(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Side-by-side latents (B, z, f, h, 2w) -> RGB and XYZ videos (B, 3, T, H, W) in [-1, 1]."""
+        rgb_z, xyz_z = x0.chunk(NUM_DOMAINS, dim=-1)
+        return self.decode(rgb_z, RGB), self.decode(xyz_z, XYZ)
+
+    # ------------------------------------------------------------------ rollout
+    @torch.no_grad()
+    def rollout(self, context_rgb: torch.Tensor, context_pointmap: torch.Tensor, robot_pointmaps: torch.Tensor,
+                robot_masks: torch.Tensor, context_valid: torch.Tensor | None = None,
+                context_robot_pointmap: torch.Tensor | None = None, context_robot_mask: torch.Tensor | None = None,
+                generator: torch.Generator | None = None, num_steps: int | None = None,
+                guidance_scale: float | None = None, scheduler=None) -> dict:
+        """Generate T frames chunk by chunk (autoregressive), optionally batched (leading B axis).
+
+        context_rgb (C, H, W, 3) uint8 and context_pointmap (C, H, W, 3) world metres: C >= 1 known frames
+        (context_valid (C, H, W) bool, default all valid). robot_pointmaps (T, H, W, 3) world metres and
+        robot_masks (T, H, W) bool: the robot in each frame to generate. context_robot_*: the robot in the
+        context frames (recommended; default none visible).
+        Each chunk sees ``context_frames`` known frames: frame 0 is always the initial frame (memory),
+        the others the latest frames (with context_frames == 1: only the latest frame).
+        Returns {"rgb": (T, H, W, 3) uint8, "pointmap": (T, H, W, 3) float32 world metres}.
+        """
+        single = context_rgb.ndim == 4
+        add = (lambda x: None if x is None else x.unsqueeze(0)) if single else (lambda x: x)
+        ctx_rgb, ctx_pm, rob_pm, rob_m = map(add, (context_rgb, context_pointmap, robot_pointmaps, robot_masks))
+        ctx_valid, ctx_rpm, ctx_rm = map(add, (context_valid, context_robot_pointmap, context_robot_mask))
+        cfg, (B, C), T = self.wm, ctx_rgb.shape[:2], rob_pm.shape[1]
+        ctx_valid = torch.ones(ctx_pm.shape[:-1], dtype=torch.bool) if ctx_valid is None else ctx_valid
+        ctx_rpm = torch.zeros_like(ctx_pm) if ctx_rpm is None else ctx_rpm
+        ctx_rm = torch.zeros(ctx_pm.shape[:-1], dtype=torch.bool) if ctx_rm is None else ctx_rm
+        rs = lambda x, mode="nearest": resize_video(x, cfg.height, cfg.width, mode)  # noqa: E731
+        ctx_rgb, ctx_pm, ctx_valid, ctx_rpm, ctx_rm, rob_pm, rob_m = (
+            rs(ctx_rgb, "bilinear"), rs(ctx_pm), rs(ctx_valid), rs(ctx_rpm), rs(ctx_rm), rs(rob_pm), rs(rob_m))
+        H, W = cfg.height, cfg.width
+        all_rpm, all_rm = torch.cat([ctx_rpm, rob_pm], 1), torch.cat([ctx_rm, rob_m], 1)
+        lo, hi = self._bounds(ctx_pm, ctx_valid, all_rpm, all_rm)
+        # History in [-1, 1] pixel space (no metric round trip between chunks).
+        hist_rgb, hist_xyz = [rgb_to_unit(ctx_rgb)], [pointmap_to_unit(ctx_pm, ctx_valid, lo, hi)]
+        robot_x = pointmap_to_unit(all_rpm, all_rm, lo, hi)
+        n_new, made = cfg.frames_per_chunk - cfg.context_frames, 0
+        while made < T:
+            frames = self._context_indices(C + made)
+            future = torch.arange(C + made, C + made + n_new).clamp(max=C + T - 1)   # pad the last chunk
+            idx = torch.cat([frames, future])
+            rgb_hist, xyz_hist = torch.cat(hist_rgb, 2), torch.cat(hist_xyz, 2)
+            ctx_lat = self.encode_pair(rgb_hist[:, :, frames], xyz_hist[:, :, frames])
+            ctx_lat = ctx_lat + cfg.context_noise_inference * torch.randn(ctx_lat.shape, generator=generator)
+            mask_px = all_rm[:, idx].float()
+            mask_px[:, :cfg.context_frames] = 1.0
+            inputs = self.chunk_inputs(ctx_lat, robot_x[:, :, idx], mask_px)
+            null = self._null_inputs(ctx_lat, robot_x[:, :, idx], guidance_scale)
+            x0 = self.sample(inputs, null, generator, num_steps, guidance_scale, scheduler)
+            rgb_out, xyz_out = self.decode_pair(x0)
+            keep = min(n_new, T - made)
+            hist_rgb.append(rgb_out[:, :, cfg.context_frames:cfg.context_frames + keep])
+            hist_xyz.append(xyz_out[:, :, cfg.context_frames:cfg.context_frames + keep])
+            made += keep
+        rgb = unit_to_rgb(torch.cat(hist_rgb, 2)[:, :, C:])
+        pm = unit_to_pointmap(torch.cat(hist_xyz, 2)[:, :, C:], lo, hi)
+        out = {"rgb": rgb, "pointmap": pm}
+        return {k: v[0] for k, v in out.items()} if single else out
+
+    def _context_indices(self, n_known: int) -> torch.Tensor:
+        """Indices of the context frames among ``n_known`` known frames: [0] + the latest c-1 (repeating
+        the earliest known when fewer exist); with c == 1, only the latest."""
+        c = self.wm.context_frames
+        if c == 1:
+            return torch.tensor([n_known - 1])
+        recent = torch.arange(n_known - (c - 1), n_known).clamp(min=0)
+        return torch.cat([torch.zeros(1, dtype=torch.long), recent])
+
+    def _null_inputs(self, ctx_lat, robot_x, guidance_scale) -> ChunkInputs | None:
+        g = self.wm.guidance_scale if guidance_scale is None else guidance_scale
+        if g <= 1.0:
+            return None
+        B, _, n = robot_x.shape[:3]
+        mask_px = torch.zeros(B, n, self.wm.height, self.wm.width)
+        mask_px[:, :self.wm.context_frames] = 1.0
+        return self.chunk_inputs(ctx_lat, torch.full_like(robot_x, -1.0), mask_px)
+
+    # ------------------------------------------------------------------ statistics
+    @torch.no_grad()
+    def measure_latent_stats(self, batches) -> dict:
+        """Mean/std of the RAW (un-normalised) VAE latents over batches: RGB per channel (lists of z),
+        XYZ pooled over channels (scalars, as 4DNeX/Kinema4D do). Feed the result into the config's
+        rgb_latent_* / xyz_latent_* fields."""
+        acc = {RGB: [], XYZ: []}
+        for batch in batches:
+            b = {k: resize_video(batch[k], self.wm.height, self.wm.width, "nearest")
+                 for k in ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask")}
+            lo, hi = self._bounds(b["pointmap"], b["valid"], b["robot_pointmap"], b["robot_mask"])
+            for dom, x in ((RGB, rgb_to_unit(b["rgb"])), (XYZ, pointmap_to_unit(b["pointmap"], b["valid"], lo, hi))):
+                acc[dom].append(self.vae.encode(x).latent_dist.mode().transpose(0, 1).flatten(1))
+        rgb, xyz = torch.cat(acc[RGB], 1), torch.cat(acc[XYZ], 1)
+        return {"rgb_latent_mean": rgb.mean(1).tolist(), "rgb_latent_std": rgb.std(1).tolist(),
+                "xyz_latent_mean": float(xyz.mean()), "xyz_latent_std": float(xyz.std())}
+
+
+# --------------------------------------------------------------------------------------- loading
+def train_command(preset: str) -> str:
+    return f"robo4d train --preset {preset} --data <dataset dir> --out <output dir>"
+
+
+def load_world_model(path: str | Path, preset: str | None = None, height: int | None = None,
+                     width: int | None = None, **kwargs) -> Kinema4DWorldModel:
+    """``Kinema4DWorldModel.from_pretrained`` that first checks the checkpoint is the preset and
+    resolution asked for, and says which file is wrong and how to make the right one."""
+    path = Path(path)
+    cfg_file = path / Kinema4DWorldModel.config_name
+    if not cfg_file.exists():
+        raise FileNotFoundError(f"no world-model checkpoint at {path} (missing {cfg_file.name}); "
+                                f"make one with: {train_command(preset or 'default')}")
+    have = json.loads(cfg_file.read_text())
+    want = {"preset": preset, "height": height, "width": width}
+    bad = {k: (have.get(k), v) for k, v in want.items() if v is not None and have.get(k) != v}
+    if bad:
+        got = ", ".join(f"{k}={h!r}" for k, (h, _) in bad.items())
+        exp = ", ".join(f"{k}={v!r}" for k, (_, v) in bad.items())
+        raise CheckpointMismatchError(
+            f"{cfg_file} holds a world model with {got}, expected {exp}. "
+            f"Make a matching checkpoint with: {train_command(preset or have.get('preset', 'default'))}")
+    return Kinema4DWorldModel.from_pretrained(path, **kwargs)
