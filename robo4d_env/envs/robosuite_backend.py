@@ -5,7 +5,9 @@ OpenCV camera frame, metres, top-row-first images.
 """
 from __future__ import annotations
 
+import atexit
 import os
+import weakref
 from dataclasses import dataclass
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -29,6 +31,28 @@ class ControllerConfig:
     # experts: 7 mm at kp=1500, 3.2 mm at 3000, 0.9-1.3 mm at 5000 (benchmarks.foundation).
     kp: float = 5000.0
     damping_ratio: float = 1.0
+
+
+_LIVE_BACKENDS: "weakref.WeakSet[RobosuiteBackend]" = weakref.WeakSet()
+
+
+_ATEXIT_REGISTERED = False
+
+
+def _close_renderers() -> None:
+    # GL contexts must be freed before mujoco's own exit hook terminates the EGL display; left to
+    # the garbage collector at exit, mujoco's destructors print tracebacks.
+    for backend in list(_LIVE_BACKENDS):
+        backend.close_renderers()
+
+
+def _register_exit_hook() -> None:
+    """Called after the first Renderer exists: atexit runs last-registered first, so this hook
+    runs before the one mujoco.egl registered on import."""
+    global _ATEXIT_REGISTERED
+    if not _ATEXIT_REGISTERED:
+        atexit.register(_close_renderers)
+        _ATEXIT_REGISTERED = True
 
 
 def _quiet_robosuite():
@@ -67,6 +91,7 @@ class RobosuiteBackend:
         body_names = [self.model.body(self.model.geom_bodyid[g]).name for g in range(self.model.ngeom)]
         self.robot_geom = np.array([n.startswith(ROBOT_BODY_PREFIXES) for n in body_names] + [False])
         self.robot = self.env.robots[0]
+        _LIVE_BACKENDS.add(self)
 
     # ------------------------------------------------------------------ state
     def reset(self, seed: int) -> None:
@@ -130,6 +155,7 @@ class RobosuiteBackend:
                     f"MuJoCo could not open a headless GL context ({e}). Set MUJOCO_GL=egl (or osmesa) "
                     "before anything imports mujoco, and install the GL libraries from the README "
                     f"(MUJOCO_GL is now {os.environ.get('MUJOCO_GL')!r}).") from e
+            _register_exit_hook()
             r.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
             r.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
             self._renderers[(h, w)] = r
@@ -166,8 +192,11 @@ class RobosuiteBackend:
             out["robot_seg"] = is_geom & self.robot_geom[np.where(is_geom, seg[..., 0], -1)]
         return out
 
-    def close(self) -> None:
+    def close_renderers(self) -> None:
         for r in self._renderers.values():
             r.close()
         self._renderers.clear()
+
+    def close(self) -> None:
+        self.close_renderers()
         self.env.close()

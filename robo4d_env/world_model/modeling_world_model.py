@@ -44,7 +44,7 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint's preset or resolution differs from the one asked for."""
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(FloatingPointError, ValueError):
     """The training loss became NaN or infinite."""
 
 
@@ -224,17 +224,27 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         self.vae = build_vae(self.wm)
         self.vae.requires_grad_(False)
         self.attach_transformer(build_transformer(self.wm))
-        self.robot_proj = nn.Linear(self.wm.vae_z_dim, self.wm.text_dim)
-        nn.init.zeros_(self.robot_proj.weight)   # zero-init: the robot path starts silent (ControlNet-style)
-        nn.init.zeros_(self.robot_proj.bias)
-        inner = self.wm.num_attention_heads * self.wm.attention_head_dim
-        self.domain_embedding = nn.Parameter(torch.randn(NUM_DOMAINS, inner) * self.wm.domain_embedding_init_std)
-        if self.wm.image_dim is not None:
+        for name, module in self.new_modules(self.wm).items():
+            setattr(self, name, module)
+
+    @staticmethod
+    def new_modules(cfg: WorldModelConfig) -> dict:
+        """The modules Kinema4D adds around Wan (all trainable): robot-token projection, domain
+        embeddings and, for Wan I2V, a null image context."""
+        robot_proj = nn.Linear(cfg.vae_z_dim, cfg.text_dim)
+        nn.init.zeros_(robot_proj.weight)        # zero-init: the robot path starts silent (ControlNet-style)
+        nn.init.zeros_(robot_proj.bias)
+        inner = cfg.num_attention_heads * cfg.attention_head_dim
+        out = {"robot_proj": robot_proj,
+               "domain_embedding": nn.Parameter(torch.randn(NUM_DOMAINS, inner) * cfg.domain_embedding_init_std)}
+        if cfg.image_dim is not None:
             # Wan I2V cross-attends to CLIP image tokens; we have no CLIP, so a learned null context.
-            self.null_image_embeds = nn.Parameter(torch.zeros(self.wm.image_seq_len, self.wm.image_dim))
+            out["null_image_embeds"] = nn.Parameter(torch.zeros(cfg.image_seq_len, cfg.image_dim))
+        return out
 
     _init.__signature__ = _config_signature()
     __init__ = register_to_config(_init)
+    del _init
 
     @classmethod
     def from_world_model_config(cls, cfg: WorldModelConfig) -> "Kinema4DWorldModel":
@@ -304,7 +314,9 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         if self.wm.robot_token_grid is not None:
             x = F.adaptive_avg_pool3d(x, tuple(self.wm.robot_token_grid))
         tokens = self.robot_proj(x.flatten(2).transpose(1, 2).to(self.robot_proj.weight.dtype))
-        n_pad = (self.wm.text_seq_len or 0) - tokens.shape[1]
+        if self.wm.text_seq_len is None:
+            return tokens
+        n_pad = self.wm.text_seq_len - tokens.shape[1]
         if n_pad < 0:
             raise ValueError(f"{tokens.shape[1]} robot tokens exceed text_seq_len={self.wm.text_seq_len}; "
                              f"set robot_token_grid to pool them")

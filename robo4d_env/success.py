@@ -1,0 +1,81 @@
+"""Task success read from a 4D frame: world pointmap + robot mask + the robot state the env knows.
+
+These detectors never look at the simulator. ``Kinema4D-v0`` feeds them generated frames; on
+ground-truth frames they are validated against the simulator's own predicate
+(``benchmarks.env_speed`` → ``detector_agreement``).
+
+A frame here: ``pointmap`` (H, W, 3) float32 camera frame metres, ``valid`` (H, W) bool,
+``robot_mask`` (H, W) bool, ``T_world_cam`` (4, 4), ``finger_m`` each finger's opening (metres).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import binary_dilation
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    table_z_m: float = 0.8                    # table-top height, world frame
+    table_half_xy_m: tuple[float, float] = (0.4, 0.4)
+    table_center_xy_m: tuple[float, float] = (0.0, 0.0)
+    robot_dilate_px: int = 1                  # robot-mask margin: edge pixels mix robot and scene
+    min_points: int = 3                       # object points needed before anything is decided
+    top_quantile: float = 0.9                 # robust "top of the object" (ignores stray pixels)
+    lift_m: float = 0.04                      # robosuite Lift: cube centre 4 cm above the table
+    object_half_height_m: float = 0.02        # cube half size; the visible top is this above centre
+    stack_top_min_m: float = 0.075            # stack: top of cube A above the table (B 5 cm + A 4 cm)
+    stack_top_max_m: float = 0.11
+    released_finger_m: float = 0.025          # fingers this open: the gripper no longer holds
+    target_box_xy_m: tuple[float, float, float, float] | None = None   # pick-place: x0, x1, y0, y1
+    in_bin_max_height_m: float = 0.12         # object points below this above the table = inside
+
+
+def scene_points(frame: dict, cfg: DetectorConfig) -> np.ndarray:
+    """(N, 3) world-frame points of the scene above the table top, robot pixels excluded."""
+    robot = binary_dilation(frame["robot_mask"], iterations=cfg.robot_dilate_px) \
+        if cfg.robot_dilate_px > 0 else frame["robot_mask"]
+    keep = frame["valid"] & ~robot
+    T = np.asarray(frame["T_world_cam"], dtype=np.float64)
+    p = frame["pointmap"][keep].astype(np.float64) @ T[:3, :3].T + T[:3, 3]
+    cx, cy = cfg.table_center_xy_m
+    hx, hy = cfg.table_half_xy_m
+    on_table = (np.abs(p[:, 0] - cx) < hx) & (np.abs(p[:, 1] - cy) < hy) & (p[:, 2] > cfg.table_z_m + 0.005)
+    return p[on_table]
+
+
+def object_top_m(frame: dict, cfg: DetectorConfig) -> float:
+    """Robust height of the highest scene object above the table (0 when nothing stands on it)."""
+    p = scene_points(frame, cfg)
+    if len(p) < cfg.min_points:
+        return 0.0
+    return float(np.quantile(p[:, 2], cfg.top_quantile) - cfg.table_z_m)
+
+
+def lift_success(frame: dict, cfg: DetectorConfig) -> bool:
+    return object_top_m(frame, cfg) > cfg.lift_m + cfg.object_half_height_m
+
+
+def stack_success(frame: dict, cfg: DetectorConfig) -> bool:
+    top = object_top_m(frame, cfg)
+    return cfg.stack_top_min_m < top < cfg.stack_top_max_m and frame["finger_m"] > cfg.released_finger_m
+
+
+def pick_place_success(frame: dict, cfg: DetectorConfig) -> bool:
+    if cfg.target_box_xy_m is None:
+        raise ValueError("pick-place detection needs DetectorConfig.target_box_xy_m (the target bin region)")
+    p = scene_points(frame, cfg)
+    x0, x1, y0, y1 = cfg.target_box_xy_m
+    inside = (p[:, 0] > x0) & (p[:, 0] < x1) & (p[:, 1] > y0) & (p[:, 1] < y1) \
+        & (p[:, 2] < cfg.table_z_m + cfg.in_bin_max_height_m)
+    return int(inside.sum()) >= cfg.min_points and frame["finger_m"] > cfg.released_finger_m
+
+
+DETECTORS = {"lift": lift_success, "stack": stack_success, "pick_place_can": pick_place_success}
+
+
+def detect(task: str, frame: dict, cfg: DetectorConfig | None = None) -> bool:
+    if task not in DETECTORS:
+        raise ValueError(f"No success detector for task '{task}'. Known: {sorted(DETECTORS)}")
+    return bool(DETECTORS[task](frame, cfg or DetectorConfig()))

@@ -1,0 +1,180 @@
+"""Kinema4D world model (robo4d_env.world_model): tiny preset, synthetic tensors, CPU, ~1 min."""
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from robo4d_env.world_model import (CheckpointMismatchError, Kinema4DWorldModel, NonFiniteLossError,
+                                    SharedRotaryPosEmbed, get_preset, load_world_model)
+from robo4d_env.world_model.modeling_world_model import build_transformer, build_vae, pack_mask
+
+
+def synthetic_clip(cfg, n_frames, seed=0):
+    """One clip (T, H, W, ...) with a moving 'robot' square; world frame, metres."""
+    g = torch.Generator().manual_seed(seed)
+    H, W = cfg.height, cfg.width
+    pm = torch.rand(n_frames, H, W, 3, generator=g) * torch.tensor([1.0, 1.0, 0.5]) + torch.tensor([-1.0, 0.5, 0.0])
+    robot_mask = torch.zeros(n_frames, H, W, dtype=torch.bool)
+    for t in range(n_frames):
+        robot_mask[t, 4:12, 2 + t:10 + t] = True
+    return {"rgb": (torch.rand(n_frames, H, W, 3, generator=g) * 255).to(torch.uint8), "pointmap": pm,
+            "valid": torch.ones(n_frames, H, W, dtype=torch.bool),
+            "robot_pointmap": torch.where(robot_mask[..., None], pm, torch.zeros_like(pm)), "robot_mask": robot_mask}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    cfg, train_cfg = get_preset("tiny")
+    return cfg, train_cfg
+
+
+@pytest.fixture(scope="module")
+def batch(tiny):
+    cfg, _ = tiny
+    return {k: v.unsqueeze(0) for k, v in synthetic_clip(cfg, cfg.frames_per_chunk).items()}
+
+
+def new_model(cfg, seed=0):
+    torch.manual_seed(seed)
+    return Kinema4DWorldModel.from_world_model_config(cfg)
+
+
+def test_overfit_lowers_loss(tiny, batch):
+    cfg, _ = tiny
+    model = new_model(dataclasses.replace(tiny[0], robot_cond_dropout=0.0))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+
+    def loss_at(seed):
+        return model.training_loss(batch, torch.Generator().manual_seed(seed))
+
+    with torch.no_grad():
+        before = loss_at(0).item()
+    for _ in range(6):
+        loss = loss_at(0)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    with torch.no_grad():
+        after = loss_at(0).item()
+    assert after < before
+
+
+def test_vae_frozen_new_modules_trainable(tiny):
+    model = new_model(tiny[0])
+    assert not any(p.requires_grad for p in model.vae.parameters())
+    assert model.robot_proj.weight.abs().sum() == 0        # zero-initialised robot path
+    assert model.transformer.config.in_channels == 2 * tiny[0].vae_z_dim + 4
+
+
+def test_shared_rope_and_mask_packing():
+    rope = SharedRotaryPosEmbed(attention_head_dim=12, patch_size=(1, 2, 2), max_seq_len=64)
+    cos, _ = rope(torch.zeros(1, 4, 2, 4, 8))                   # (B, C, f, h, 2w): 2 x 2 x (2 + 2) tokens
+    grid = cos.reshape(2, 2, 4, -1)
+    assert torch.equal(grid[:, :, :2], grid[:, :, 2:])          # XYZ half repeats RGB positions
+    assert not torch.equal(grid[:, :, 0], grid[:, :, 1])
+    m = pack_mask(torch.ones(1, 9, 16, 16), spatial=8, temporal=4)
+    assert m.shape == (1, 4, 3, 2, 2)
+
+
+def test_save_load_roundtrip_identical(tiny, batch, tmp_path):
+    model = new_model(tiny[0]).eval()
+    model.save_pretrained(tmp_path / "m")
+    assert (tmp_path / "m" / "diffusion_pytorch_model.safetensors").exists()
+    loaded = load_world_model(tmp_path / "m", preset="tiny", height=32, width=32).eval()
+    with torch.no_grad():
+        a = model.training_loss(batch, torch.Generator().manual_seed(3))
+        b = loaded.training_loss(batch, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    assert loaded.wm == model.wm
+
+
+def test_wrong_preset_error_names_file_and_command(tiny, tmp_path):
+    new_model(tiny[0]).save_pretrained(tmp_path / "m")
+    with pytest.raises(CheckpointMismatchError) as e:
+        load_world_model(tmp_path / "m", preset="default", height=64, width=64)
+    msg = str(e.value)
+    assert str(tmp_path / "m" / "config.json") in msg and "preset='tiny'" in msg and "'default'" in msg
+    assert "robo4d train --preset default" in msg
+
+
+def test_sampling_deterministic_and_rollout_shapes(tiny, batch):
+    cfg = dataclasses.replace(tiny[0], num_sampling_steps=2, guidance_scale=2.0)
+    model = new_model(cfg).eval()
+    clip = {k: v[0] for k, v in batch.items()}
+    T = 6                                     # 4 new frames per chunk -> 2 chunks, the last truncated
+    robot_pm = clip["robot_pointmap"][:1].repeat(T, 1, 1, 1)
+    robot_m = clip["robot_mask"][:1].repeat(T, 1, 1)
+
+    def run(seed):
+        return model.rollout(clip["rgb"][:1], clip["pointmap"][:1], robot_pm, robot_m,
+                             generator=torch.Generator().manual_seed(seed))
+
+    a, b = run(0), run(0)
+    assert a["rgb"].shape == (T, 32, 32, 3) and a["rgb"].dtype == torch.uint8
+    assert a["pointmap"].shape == (T, 32, 32, 3) and a["pointmap"].dtype == torch.float32
+    assert torch.equal(a["rgb"], b["rgb"]) and torch.equal(a["pointmap"], b["pointmap"])
+    lo, hi = torch.tensor(cfg.workspace_min), torch.tensor(cfg.workspace_max)
+    assert ((a["pointmap"] >= lo - 1e-5) & (a["pointmap"] <= hi + 1e-5)).all()    # de-normalised metres
+
+
+def test_wan_lora_path_scaled_down(tiny, batch, tmp_path):
+    """The paper-scale loading code on a tiny Wan I2V-shaped config with random weights."""
+    from robo4d_env.world_model.pretrained import from_wan_pretrained, trainable_parameter_names
+
+    wan, _ = get_preset("wan2.1-i2v-14b")
+    t = tiny[0]
+    small = dataclasses.replace(
+        wan, height=32, width=32, frames_per_chunk=9, context_frames=5, clip_frames=9, vae_base_dim=8, vae_z_dim=4,
+        vae_num_res_blocks=1, num_attention_heads=2, attention_head_dim=16, ffn_dim=64, num_layers=2, freq_dim=32,
+        text_dim=24, image_dim=16, added_kv_proj_dim=32, image_seq_len=8, robot_token_grid=[2, 2, 2], lora_rank=4)
+    build_transformer(small).save_pretrained(tmp_path / "wan" / "transformer")
+    build_vae(small).save_pretrained(tmp_path / "wan" / "vae")
+    model = from_wan_pretrained(tmp_path / "wan", small)
+    names = trainable_parameter_names(model)
+    assert names and all("lora_" in n or n.split(".")[0] in ("robot_proj", "domain_embedding", "null_image_embeds")
+                         for n in names)
+    assert any("transformer" in n and "lora_A" in n for n in names)
+    assert not any(p.requires_grad for n, p in model.transformer.named_parameters() if "lora_" not in n)
+    assert model.transformer.peft_config["default"].r == 4
+    loss = model.training_loss(batch, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert torch.isfinite(loss)
+    # a mismatching architecture is refused with the file named
+    with pytest.raises(ValueError, match="transformer/config.json"):
+        from_wan_pretrained(tmp_path / "wan", dataclasses.replace(small, num_layers=3))
+    assert t.preset == "tiny"
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    def __init__(self, cfg, n=2):
+        self.items = [synthetic_clip(cfg, cfg.clip_frames, seed=i) for i in range(n)]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def test_train_checkpoint_resume_and_nan_guard(tiny, tmp_path):
+    from robo4d_env.world_model.train import list_checkpoints, train
+
+    cfg, train_cfg = tiny
+    train_cfg = dataclasses.replace(train_cfg, max_steps=2, checkpoint_every=1, eval_every=2, keep_checkpoints=2)
+    data = ClipDataset(cfg)
+    final = train(cfg, train_cfg, data, tmp_path / "run", progress=False)
+    assert (final / "config.json").exists()
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step-00000001", "step-00000002"]
+    assert (tmp_path / "run" / "eval" / "step-00000002.mp4").stat().st_size > 0
+    train(cfg, dataclasses.replace(train_cfg, max_steps=3, eval_every=0), data, tmp_path / "run", progress=False)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]                                    # resumed at 2, not restarted
+    # resuming with another preset names the checkpoint and the command
+    other, _ = get_preset("default")
+    with pytest.raises(CheckpointMismatchError, match="robo4d train --preset default"):
+        train(other, train_cfg, data, tmp_path / "run", progress=False)
+    # NaN guard names the step
+    with pytest.raises(NonFiniteLossError, match="at step 2"):
+        train(cfg, dataclasses.replace(train_cfg, learning_rate=float("nan"), max_steps=2, eval_every=0),
+              data, tmp_path / "nan", progress=False)
