@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Sub-command providers: module path -> function(subparsers) that registers its parsers.
-PROVIDERS = ("robo4d_env.data.cli:add_parser",)
+PROVIDERS = ("robo4d_env.data.cli:add_parser", "robo4d_env.world_model.cli:add_parser")
 
 
 def _rollout(args) -> int:

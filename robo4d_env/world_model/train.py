@@ -133,14 +133,15 @@ def resume(out: Path, model, ema, optimizer, lr_scheduler) -> int:
 # --------------------------------------------------------------------------------------- eval
 @torch.no_grad()
 def write_eval_clip(model: Kinema4DWorldModel, item: dict, path: Path, fps: int, seed: int) -> Path:
-    """Roll the model out from a clip's context and write GT | generated RGB | generated depth."""
+    """Roll the model out one chunk from a clip's context; write GT | generated RGB | generated depth."""
     from robo4d_env.video import colorize_depth, write_mp4
 
     c = model.wm.context_frames
-    out = model.rollout(item["rgb"][:c], item["pointmap"][:c], item["robot_pointmap"][c:], item["robot_mask"][c:],
+    n = model.wm.frames_per_chunk       # one chunk: cheap enough to run during training
+    out = model.rollout(item["rgb"][:c], item["pointmap"][:c], item["robot_pointmap"][c:n], item["robot_mask"][c:n],
                         context_valid=item["valid"][:c], context_robot_pointmap=item["robot_pointmap"][:c],
                         context_robot_mask=item["robot_mask"][:c], generator=torch.Generator().manual_seed(seed))
-    gt = item["rgb"][c:].numpy()
+    gt = item["rgb"][c:n].numpy()
     gen, pm = out["rgb"].numpy(), out["pointmap"].numpy()
     depth = [colorize_depth(p[..., 2], np.ones(p.shape[:2], bool)) for p in pm]
     gt = np.stack([np.asarray(_resize_np(g, gen.shape[1:3])) for g in gt])

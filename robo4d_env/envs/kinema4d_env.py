@@ -1,0 +1,192 @@
+"""Kinema4D-v0: the generative simulator. Kinematics is exact; the world's reaction is generated.
+
+One step: actions -> commanded targets (control.py) -> IK -> robot pointmaps (projection.py) ->
+world model (world_model/) -> next RGB + world pointmap -> success detectors (success.py).
+Spaces and the observation dict are those of Robo4DSim-v0 (DESIGN.md), so a policy runs unchanged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from robo4d_env.envs import initial_frames
+from robo4d_env.envs.control import ActionConfig, Commander, action_space, check_action
+from robo4d_env.envs.observation import observation_space, proprio_vector, stack_frames
+from robo4d_env.envs.tasks import get_task
+from robo4d_env.kinematics import RobotConfig, RobotModel
+from robo4d_env.projection import RobotPointmapConfig, RobotPointmapRenderer, transform_points
+from robo4d_env.success import DetectorConfig, detect
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+INIT_SOURCES = ("sim", "dataset", "image")
+
+
+@dataclass
+class GenEnvConfig:
+    task: str = "lift"
+    action_mode: str = "ee_delta"
+    action_chunk: int = 1
+    resolution: int = 64
+    checkpoint: str | None = None            # None: assets/world_model/<task>
+    init_source: str = "sim"                 # sim | dataset | image (reset(options={"frame": ...}))
+    dataset: str | None = None               # shards for init_source="dataset"
+    max_episode_steps: int | None = None     # control steps; None: the task's horizon
+    history_frames: int = 16                 # generated frames kept as context candidates (+ frame 0)
+    num_inference_steps: int | None = None   # None: the checkpoint's own setting
+    guidance_scale: float | None = None
+    render_mode: str | None = None
+    device: str = "cpu"
+    robot: RobotConfig = field(default_factory=RobotConfig)
+    pointmap: RobotPointmapConfig = field(default_factory=RobotPointmapConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+
+
+def default_checkpoint(task: str) -> Path:
+    return ASSETS / "world_model" / task
+
+
+class Kinema4DEnv(gym.Env):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    def __init__(self, config: GenEnvConfig | None = None, world_model=None, **kwargs):
+        cfg = self.config = config or GenEnvConfig(**kwargs)
+        if cfg.init_source not in INIT_SOURCES:
+            raise ValueError(f"init_source must be one of {INIT_SOURCES}, got {cfg.init_source!r}")
+        if cfg.init_source == "dataset" and not cfg.dataset:
+            raise ValueError("init_source='dataset' needs dataset=<shard file or directory>")
+        self.task = get_task(cfg.task)
+        self.render_mode = cfg.render_mode
+        self.max_episode_steps = cfg.max_episode_steps or self.task.max_episode_steps
+        self.model = world_model if world_model is not None else self._load_model()
+        self.robot = RobotModel(cfg.robot)
+        self.pointmap_renderer = RobotPointmapRenderer(self.robot, cfg.pointmap)
+        self.action_cfg = ActionConfig(mode=cfg.action_mode, chunk=cfg.action_chunk,
+                                       control_dt_s=1.0 / self.task.control_freq_hz)
+        self.action_space = action_space(self.action_cfg, self.robot)
+        self.observation_space = observation_space(cfg.resolution, cfg.resolution, [])
+        self.commander = Commander(self.robot, self.action_cfg)
+        self._sim = None
+        self._generator = torch.Generator()
+        self._history: list[dict] | None = None
+        self._done = False
+
+    def _load_model(self):
+        from robo4d_env.world_model.modeling_world_model import load_world_model
+        path = Path(self.config.checkpoint) if self.config.checkpoint else default_checkpoint(self.config.task)
+        model = load_world_model(path, height=self.config.resolution, width=self.config.resolution)
+        return model.to(self.config.device).eval()
+
+    # ------------------------------------------------------------------ gym API
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        ep_seed = int(self.np_random.integers(2**31))
+        self._generator.manual_seed(ep_seed)
+        frame = self._initial_frame(ep_seed, options or {})
+        self.K, self.T_world_cam = frame["K"], frame["T_world_cam"]
+        self.T_world_base = frame["T_world_base"]
+        self.T_cam_base = np.linalg.inv(self.T_world_cam) @ self.T_world_base
+        self.commander.reset(frame["q_arm"], frame["gripper_state"], frame["finger_m"], seed=ep_seed)
+        rpm, rmask = self._robot_pointmaps([self.commander.q_cmd], [self.commander.finger_m])
+        first = {"rgb": frame["rgb"], "pointmap": frame["pointmap"], "valid": frame["valid"],
+                 "robot_pointmap": rpm[0], "robot_mask": rmask[0]}
+        self._history, self._t, self._done = [first], 0, False
+        obs = self._obs(first)
+        return obs, {"is_success": False, "cameras": {"main": {"K": self.K.copy(),
+                                                                "T_world_cam": self.T_world_cam.copy()}},
+                     "T_world_base": self.T_world_base.copy()}
+
+    def step(self, action):
+        if self._history is None:
+            raise gym.error.ResetNeeded("Cannot call step() before reset().")
+        if self._done:
+            raise gym.error.ResetNeeded("The episode has ended (terminated or truncated): call reset().")
+        actions, clipped = check_action(action, self.action_space)
+        qs, fingers, cinfos = [], [], []
+        for a in actions:
+            cinfos.append(self.commander.step(a))
+            qs.append(self.commander.q_cmd.clone())
+            fingers.append(self.commander.finger_m)
+        rpm, rmask = self._robot_pointmaps(qs, fingers)
+        frames = self._generate(rpm, rmask)
+        success, kept = False, []
+        for i, fr in enumerate(frames):
+            kept.append(fr)
+            self._t += 1
+            success = detect(self.task.name, {**fr, "T_world_cam": self.T_world_cam, "finger_m": fingers[i]},
+                             self.config.detector)
+            if success:
+                break
+        self._history = [self._history[0]] + (self._history[1:] + kept)[-self.config.history_frames:]
+        truncated = self._t >= self.max_episode_steps and not success
+        self._done = success or truncated
+        obs_frames = [self._obs(f, q, g) for f, q, g in zip(kept, qs, fingers)]
+        info = {"is_success": success, "action_clipped": clipped,
+                "ik_unreachable": any(c["ik_unreachable"] for c in cinfos),
+                "target_clipped": any(c["target_clipped"] for c in cinfos),
+                "frames": stack_frames(obs_frames), "control_steps": len(kept)}
+        return obs_frames[-1], float(success), success, truncated, info
+
+    def render(self):
+        if self.render_mode != "rgb_array" or self._history is None:
+            return None
+        from robo4d_env.video import compose_frame
+        return compose_frame(self._history[-1])
+
+    def close(self):
+        if self._sim is not None:
+            self._sim.close()
+
+    # ------------------------------------------------------------------ internals
+    def _initial_frame(self, seed: int, options: dict) -> dict:
+        if "frame" in options:          # a user's image (initial_frames.from_user_image) or any frame dict
+            return options["frame"]
+        if self.config.init_source == "image":
+            raise ValueError("init_source='image': pass reset(options={'frame': initial_frames.from_user_image(...)})")
+        if self.config.init_source == "dataset":
+            return initial_frames.from_dataset(self.config.dataset, seed)
+        if self._sim is None:
+            self._sim = gym.make("Robo4DSim-v0", task=self.config.task, resolution=self.config.resolution,
+                                 robot=self.config.robot, pointmap=self.config.pointmap)
+        return initial_frames.from_simulator(self._sim, seed)
+
+    def _robot_pointmaps(self, qs: list, fingers: list) -> tuple[np.ndarray, np.ndarray]:
+        """Camera-frame robot pointmaps (T, H, W, 3) and masks (T, H, W) of commanded states."""
+        n, res = len(qs), self.config.resolution
+        pm, mask = self.pointmap_renderer.render(
+            torch.stack(qs), torch.tensor(fingers, dtype=torch.float32),
+            torch.as_tensor(self.T_cam_base).expand(n, 4, 4), torch.as_tensor(self.K).expand(n, 3, 3), res, res)
+        return pm.numpy(), mask.numpy()
+
+    def _to_world(self, pm_cam: np.ndarray, mask: np.ndarray) -> torch.Tensor:
+        T = torch.as_tensor(self.T_world_cam, dtype=torch.float32)
+        p = transform_points(T, torch.as_tensor(pm_cam).reshape(-1, pm_cam.shape[-2] * pm_cam.shape[-3], 3))
+        p = p.reshape(pm_cam.shape)
+        return torch.where(torch.as_tensor(mask)[..., None], p, torch.zeros_like(p))
+
+    def _generate(self, rpm: np.ndarray, rmask: np.ndarray) -> list[dict]:
+        """World model: history + future robot pointmaps -> generated frames (camera frame)."""
+        h = self._history
+        ctx = {k: np.stack([f[k] for f in h]) for k in h[0]}
+        out = self.model.rollout(
+            context_rgb=torch.as_tensor(ctx["rgb"]), context_pointmap=self._to_world(ctx["pointmap"], ctx["valid"]),
+            robot_pointmaps=self._to_world(rpm, rmask), robot_masks=torch.as_tensor(rmask),
+            context_valid=torch.as_tensor(ctx["valid"]),
+            context_robot_pointmap=self._to_world(ctx["robot_pointmap"], ctx["robot_mask"]),
+            context_robot_mask=torch.as_tensor(ctx["robot_mask"]), generator=self._generator,
+            num_steps=self.config.num_inference_steps, guidance_scale=self.config.guidance_scale)
+        T_cw = torch.as_tensor(np.linalg.inv(self.T_world_cam), dtype=torch.float32)
+        pm = transform_points(T_cw, out["pointmap"].reshape(1, -1, 3)).reshape(out["pointmap"].shape).numpy()
+        valid = np.isfinite(pm).all(-1) & (pm[..., 2] > 0)
+        return [{"rgb": out["rgb"][i].numpy(), "pointmap": np.where(valid[i][..., None], pm[i], 0).astype(np.float32),
+                 "valid": valid[i], "robot_pointmap": rpm[i], "robot_mask": rmask[i]} for i in range(len(rpm))]
+
+    def _obs(self, frame: dict, q: torch.Tensor | None = None, finger: float | None = None) -> dict:
+        q = self.commander.q_cmd if q is None else q
+        finger = self.commander.finger_m if finger is None else finger
+        obs = {k: frame[k] for k in ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask")}
+        obs["proprio"] = proprio_vector(self.robot, q.numpy(), np.array([finger, -finger], dtype=np.float32))
+        return obs
