@@ -8,45 +8,49 @@ Episode level (what an env uses: success as soon as any frame is detected) and f
 from __future__ import annotations
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from benchmarks.common import parser, write_results
 from robo4d_env.data.dataset import expand_paths
 from robo4d_env.data.storage import camera_key, episode_names, open_h5
-from robo4d_env.success import DetectorConfig, detect, object_top_m
+from robo4d_env.kinematics import RobotModel
+from robo4d_env.success import DetectorConfig, detect
 
 EYE = np.eye(4)
 
 
-def episode_frames(g, cam: str = "main"):
+def episode_frames(g, robot: RobotModel, cam: str = "main"):
     """Yield detector frames (world-frame pointmaps, so T_world_cam = I) of one stored episode."""
     obs = g["obs"]
     pm, valid, rmask = (obs[camera_key(cam, k)][()] for k in ("pointmap", "valid", "robot_mask"))
     fingers = obs["finger_cmd"][()]
+    T_wb = np.asarray(g.attrs["T_world_base"])
+    tcp = robot.fk(torch.as_tensor(obs["q_cmd"][()], dtype=torch.float32))[:, :3, 3].numpy()
+    tcp = tcp @ T_wb[:3, :3].T + T_wb[:3, 3]
     for t in range(len(pm)):
         yield {"pointmap": pm[t].astype(np.float32), "valid": valid[t], "robot_mask": rmask[t],
-               "T_world_cam": EYE, "finger_m": float(fingers[t])}
+               "T_world_cam": EYE, "finger_m": float(fingers[t]), "tcp_world": tcp[t]}
 
 
 def evaluate(paths, task: str, cfg: DetectorConfig | None = None) -> dict:
     cfg = cfg or DetectorConfig()
-    ep_agree, frame_agree, n_frames, tops = [], [], 0, []
+    robot = RobotModel()
+    ep_agree, frame_agree, n_frames = [], [], 0
     for path in expand_paths(paths):
         with open_h5(path) as f:
             for name in tqdm(episode_names(f), desc=path.name, leave=False):
                 g = f["data"][name]
                 labels = np.r_[False, np.asarray(g["rewards"][()]) > 0.5]
                 dets = []
-                for t, fr in enumerate(episode_frames(g)):
+                for fr in episode_frames(g, robot):
                     dets.append(detect(task, fr, cfg))
-                    tops.append((object_top_m(fr, cfg), bool(labels[t])))
                 dets = np.asarray(dets)
                 frame_agree.extend(dets == labels)
                 n_frames += len(dets)
                 ep_agree.append(bool(dets.any()) == bool(g.attrs["success"]))
     return {"task": task, "episodes": len(ep_agree), "frames": n_frames,
-            "detector_agreement": float(np.mean(ep_agree)), "frame_agreement": float(np.mean(frame_agree)),
-            "_tops": tops}
+            "detector_agreement": float(np.mean(ep_agree)), "frame_agreement": float(np.mean(frame_agree))}
 
 
 def main() -> None:
@@ -55,7 +59,6 @@ def main() -> None:
     p.add_argument("--task", default="lift")
     a = p.parse_args()
     res = evaluate(a.data, a.task)
-    res.pop("_tops")
     write_results(a.out, res)
 
 

@@ -5,7 +5,14 @@ ground-truth frames they are validated against the simulator's own predicate
 (``benchmarks.env_speed`` → ``detector_agreement``).
 
 A frame here: ``pointmap`` (H, W, 3) float32 camera frame metres, ``valid`` (H, W) bool,
-``robot_mask`` (H, W) bool, ``T_world_cam`` (4, 4), ``finger_m`` each finger's opening (metres).
+``robot_mask`` (H, W) bool, ``T_world_cam`` (4, 4), ``finger_m`` each finger's opening (metres),
+``tcp_world`` (3,) the commanded tool-centre point, world frame.
+
+Status: ``lift`` is calibrated on 100 ground-truth lift episodes (50 demos + perturbed replays, 64 px):
+frame agreement 0.994, episode agreement 0.84 (goal 0.98, not met: from the task camera the held
+cube is almost entirely hidden behind the fingers, so the rule reads the cube's *absence* from the
+table instead). ``stack`` and ``pick_place_can`` use thresholds derived from the task geometry and
+are not validated yet.
 """
 from __future__ import annotations
 
@@ -25,6 +32,9 @@ class DetectorConfig:
     top_quantile: float = 0.9                 # robust "top of the object" (ignores stray pixels)
     lift_m: float = 0.04                      # robosuite Lift: cube centre 4 cm above the table
     object_half_height_m: float = 0.02        # cube half size; the visible top is this above centre
+    resting_band_m: tuple[float, float] = (0.006, 0.025)   # heights only a cube *resting* on the table fills
+    max_resting_points: int = 0
+    lift_tcp_min_m: float = 0.05              # commanded TCP this far above the table (calibrated)
     stack_top_min_m: float = 0.075            # stack: top of cube A above the table (B 5 cm + A 4 cm)
     stack_top_max_m: float = 0.11
     released_finger_m: float = 0.025          # fingers this open: the gripper no longer holds
@@ -41,7 +51,7 @@ def scene_points(frame: dict, cfg: DetectorConfig) -> np.ndarray:
     p = frame["pointmap"][keep].astype(np.float64) @ T[:3, :3].T + T[:3, 3]
     cx, cy = cfg.table_center_xy_m
     hx, hy = cfg.table_half_xy_m
-    on_table = (np.abs(p[:, 0] - cx) < hx) & (np.abs(p[:, 1] - cy) < hy) & (p[:, 2] > cfg.table_z_m + 0.005)
+    on_table = (np.abs(p[:, 0] - cx) < hx) & (np.abs(p[:, 1] - cy) < hy) & (p[:, 2] > cfg.table_z_m)
     return p[on_table]
 
 
@@ -54,7 +64,15 @@ def object_top_m(frame: dict, cfg: DetectorConfig) -> float:
 
 
 def lift_success(frame: dict, cfg: DetectorConfig) -> bool:
-    return object_top_m(frame, cfg) > cfg.lift_m + cfg.object_half_height_m
+    """The cube has left the table (no scene points in the band a resting cube fills) while the
+    closed gripper is up: from the task camera the held cube hides behind the fingers, its absence
+    from the table does not."""
+    h = scene_points(frame, cfg)[:, 2] - cfg.table_z_m
+    lo, hi = cfg.resting_band_m
+    resting = int(((h > lo) & (h < hi)).sum())
+    tcp_up = frame["tcp_world"][2] - cfg.table_z_m > cfg.lift_tcp_min_m
+    holding = frame["finger_m"] < cfg.released_finger_m      # an open gripper lifts nothing
+    return resting <= cfg.max_resting_points and bool(tcp_up) and holding
 
 
 def stack_success(frame: dict, cfg: DetectorConfig) -> bool:

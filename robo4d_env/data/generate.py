@@ -112,7 +112,7 @@ def env_kwargs(cfg: GenerateConfig) -> dict:
     from robo4d_env.envs.randomization import RandomizationConfig
     rand = RandomizationConfig(camera_jitter_m=cfg.camera_jitter_m) if cfg.randomize else None
     return dict(task=cfg.task, action_mode="ee_abs", resolution=cfg.resolution,
-                n_shell_cameras=cfg.extra_cameras, randomization=rand, max_episode_steps=cfg.max_episode_steps)
+                n_shell_cameras=cfg.extra_cameras, randomization=rand, horizon=cfg.max_episode_steps)
 
 
 def env_args(cfg: GenerateConfig) -> dict:

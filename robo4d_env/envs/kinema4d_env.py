@@ -34,7 +34,8 @@ class GenEnvConfig:
     checkpoint: str | None = None            # None: assets/world_model/<task>
     init_source: str = "sim"                 # sim | dataset | image (reset(options={"frame": ...}))
     dataset: str | None = None               # shards for init_source="dataset"
-    max_episode_steps: int | None = None     # control steps; None: the task's horizon
+    horizon: int | None = None               # control steps before truncation; None: the task's
+                                             # (gym.make's max_episode_steps counts env steps instead)
     history_frames: int = 16                 # generated frames kept as context candidates (+ frame 0)
     num_inference_steps: int | None = None   # None: the checkpoint's own setting
     guidance_scale: float | None = None
@@ -60,7 +61,7 @@ class Kinema4DEnv(gym.Env):
             raise ValueError("init_source='dataset' needs dataset=<shard file or directory>")
         self.task = get_task(cfg.task)
         self.render_mode = cfg.render_mode
-        self.max_episode_steps = cfg.max_episode_steps or self.task.max_episode_steps
+        self.horizon = cfg.horizon or self.task.horizon_steps
         self.model = world_model if world_model is not None else self._load_model()
         self.robot = RobotModel(cfg.robot)
         self.pointmap_renderer = RobotPointmapRenderer(self.robot, cfg.pointmap)
@@ -113,15 +114,16 @@ class Kinema4DEnv(gym.Env):
         rpm, rmask = self._robot_pointmaps(qs, fingers)
         frames = self._generate(rpm, rmask)
         success, kept = False, []
+        tcp = self.robot.fk(torch.stack(qs))[:, :3, 3].numpy() @ self.T_world_base[:3, :3].T + self.T_world_base[:3, 3]
         for i, fr in enumerate(frames):
             kept.append(fr)
             self._t += 1
-            success = detect(self.task.name, {**fr, "T_world_cam": self.T_world_cam, "finger_m": fingers[i]},
-                             self.config.detector)
+            success = detect(self.task.name, {**fr, "T_world_cam": self.T_world_cam, "finger_m": fingers[i],
+                                              "tcp_world": tcp[i]}, self.config.detector)
             if success:
                 break
         self._history = [self._history[0]] + (self._history[1:] + kept)[-self.config.history_frames:]
-        truncated = self._t >= self.max_episode_steps and not success
+        truncated = self._t >= self.horizon and not success
         self._done = success or truncated
         obs_frames = [self._obs(f, q, g) for f, q, g in zip(kept, qs, fingers)]
         info = {"is_success": success, "action_clipped": clipped,
@@ -187,6 +189,6 @@ class Kinema4DEnv(gym.Env):
     def _obs(self, frame: dict, q: torch.Tensor | None = None, finger: float | None = None) -> dict:
         q = self.commander.q_cmd if q is None else q
         finger = self.commander.finger_m if finger is None else finger
-        obs = {k: frame[k] for k in ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask")}
+        obs = {k: np.array(frame[k]) for k in ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask")}
         obs["proprio"] = proprio_vector(self.robot, q.numpy(), np.array([finger, -finger], dtype=np.float32))
         return obs

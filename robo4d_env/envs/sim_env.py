@@ -27,7 +27,8 @@ class SimEnvConfig:
     cameras: tuple[CameraSpec, ...] = ()         # extra cameras at given poses -> obs["views"]
     n_shell_cameras: int = 0                     # extra cameras sampled on the Robo4DGen shell
     shell: ShellSampling = field(default_factory=ShellSampling)
-    max_episode_steps: int | None = None         # control steps; None: the task's horizon
+    horizon: int | None = None                   # control steps before truncation; None: the task's
+                                                 # (gym.make's max_episode_steps counts env steps instead)
     robot_pointmap_from: str = "commanded"       # "commanded" (as Kinema4D-v0 does) or "measured"
     sim_robot_segmentation: bool = False         # also render the simulator's robot mask into info
     render_observations: bool = True             # False: images are left zero (fast physics-only rollouts)
@@ -51,7 +52,7 @@ class Robo4DSimEnv(gym.Env):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {cfg.render_mode!r}")
         self.task = get_task(cfg.task)
         self.render_mode = cfg.render_mode
-        self.max_episode_steps = cfg.max_episode_steps or self.task.max_episode_steps
+        self.horizon = cfg.horizon or self.task.horizon_steps
         self.metadata = dict(self.metadata, render_fps=self.task.control_freq_hz)
         res = cfg.resolution
         self.robot = RobotModel(cfg.robot)
@@ -106,7 +107,7 @@ class Robo4DSimEnv(gym.Env):
             if success:
                 break
         self._last_obs = frames[-1]
-        truncated = self._t >= self.max_episode_steps and not success
+        truncated = self._t >= self.horizon and not success
         info = {
             "is_success": success,
             "action_clipped": clipped,

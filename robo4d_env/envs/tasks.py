@@ -10,7 +10,7 @@ from robo4d_env.cameras import CameraSpec
 class TaskConfig:
     name: str
     robosuite_env: str
-    max_episode_steps: int                     # control steps
+    horizon_steps: int                     # control steps
     workspace_camera: CameraSpec               # frames the objects tightly at 64 px
     table_center_m: tuple[float, float, float] = (0.0, 0.0, 0.8)
     control_freq_hz: int = 20

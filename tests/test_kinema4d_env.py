@@ -1,0 +1,136 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+from robo4d_env.cameras import CameraSpec, make_camera
+from robo4d_env.envs.initial_frames import from_user_image
+from robo4d_env.success import detect
+from robo4d_env.world_model.configuration_world_model import get_preset
+from robo4d_env.world_model.modeling_world_model import CheckpointMismatchError, Kinema4DWorldModel
+
+RES = 32
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg, _ = get_preset("tiny")
+    path = tmp_path_factory.mktemp("wm") / "tiny"
+    Kinema4DWorldModel.from_world_model_config(cfg).save_pretrained(path)
+    return path
+
+
+def user_frame():
+    """A flat table 1 m in front of a camera looking down at the robot's workspace."""
+    cam = make_camera(CameraSpec("main", (0.3, -0.5, 1.22), (-0.04, 0.0, 0.88), 45.0), RES, RES)
+    rgb = np.full((RES, RES, 3), 200, np.uint8)
+    depth = np.full((RES, RES), 0.9, np.float32)
+    T_world_base = np.eye(4)
+    T_world_base[:3, 3] = (-0.56, 0.0, 0.912)
+    q = np.array([0.0, 0.196, 0.0, -2.618, 0.0, 2.942, 0.785], np.float32)
+    return from_user_image(rgb, cam.K, cam.T_world_cam, T_world_base, q, depth=depth)
+
+
+@pytest.fixture(scope="module")
+def gen_env(tiny_checkpoint):
+    env = gym.make("Kinema4D-v0", task="lift", resolution=RES, checkpoint=str(tiny_checkpoint),
+                   init_source="image", action_chunk=2, num_inference_steps=1)
+    yield env
+    env.close()
+
+
+def test_check_env_on_tiny_preset(gen_env):
+    frame = user_frame()
+    env = gen_env.unwrapped
+    orig = env._initial_frame
+    env._initial_frame = lambda seed, options: frame      # check_env resets without options
+    try:
+        check_env(env, skip_render_check=True)
+    finally:
+        env._initial_frame = orig
+
+
+def test_same_seed_same_rollout(gen_env):
+    def run():
+        obs, _ = gen_env.reset(seed=3, options={"frame": user_frame()})
+        a = np.tile(np.array([0.2, 0, -0.2, 0, 0, 0, -1], np.float32), (2, 1))
+        obs, _, _, _, info = gen_env.step(a)
+        return info["frames"]["rgb"], obs["pointmap"]
+    (r1, p1), (r2, p2) = run(), run()
+    assert r1.shape == (2, RES, RES, 3)
+    assert np.array_equal(r1, r2) and np.array_equal(p1, p2)
+
+
+def test_robot_pointmap_follows_the_commanded_arm(gen_env):
+    obs0, _ = gen_env.reset(seed=0, options={"frame": user_frame()})
+    a = np.tile(np.array([0, 1, 0, 0, 0, 0, -1], np.float32), (2, 1))     # 10 cm sideways
+    obs1, *_ = gen_env.step(a)
+    assert obs0["robot_mask"].sum() > 0
+    assert not np.array_equal(obs0["robot_mask"], obs1["robot_mask"])
+    assert obs1["proprio"][10] > obs0["proprio"][10] + 0.05                # TCP y, base frame
+
+
+def test_step_before_reset_and_bad_actions(tiny_checkpoint):
+    env = gym.make("Kinema4D-v0", task="lift", resolution=RES, checkpoint=str(tiny_checkpoint),
+                   init_source="image", num_inference_steps=1)
+    with pytest.raises(gym.error.ResetNeeded):
+        env.step(np.zeros(7, np.float32))
+    env.reset(seed=0, options={"frame": user_frame()})
+    with pytest.raises(ValueError, match="NaN"):
+        env.step(np.full(7, np.nan, np.float32))
+    env.close()
+
+
+def test_step_after_truncation_needs_reset(tiny_checkpoint):
+    env = gym.make("Kinema4D-v0", task="lift", resolution=RES, checkpoint=str(tiny_checkpoint),
+                   init_source="image", num_inference_steps=1, horizon=1)
+    env.reset(seed=0, options={"frame": user_frame()})
+    *_, truncated, _ = env.step(np.zeros(7, np.float32))
+    assert truncated
+    with pytest.raises(gym.error.ResetNeeded):
+        env.step(np.zeros(7, np.float32))
+
+
+def test_missing_and_mismatched_checkpoints(tmp_path, tiny_checkpoint):
+    with pytest.raises(FileNotFoundError, match="robo4d train"):
+        gym.make("Kinema4D-v0", task="lift", resolution=RES, checkpoint=str(tmp_path / "none"))
+    with pytest.raises(CheckpointMismatchError, match="height"):
+        gym.make("Kinema4D-v0", task="lift", resolution=64, checkpoint=str(tiny_checkpoint))
+
+
+def test_user_image_errors():
+    cam = make_camera(CameraSpec("main", (1, 0, 1), (0, 0, 0.8)), RES, RES)
+    rgb = np.zeros((RES, RES, 3), np.uint8)
+    with pytest.raises(ValueError, match="resize"):
+        from_user_image(rgb, cam.K, cam.T_world_cam, np.eye(4), np.zeros(7), resolution=64)
+    with pytest.raises(ValueError, match="principal point"):
+        from_user_image(rgb, cam.K * [[1, 1, 10], [1, 1, 10], [1, 1, 1]], cam.T_world_cam, np.eye(4), np.zeros(7))
+    with pytest.raises(ValueError, match="depth"):
+        from_user_image(rgb, cam.K, cam.T_world_cam, np.eye(4), np.zeros(7), depth=np.ones((4, 4)))
+
+
+def test_lift_detector_on_ground_truth_frames():
+    """On real simulator frames: the detector says no at reset and yes once the expert has lifted."""
+    from robo4d_env.experts import make_expert
+    env = gym.make("Robo4DSim-v0", task="lift", action_mode="ee_abs")
+    u = env.unwrapped
+
+    def frame(obs, info):
+        T_wb = u.T_world_base
+        tcp = T_wb[:3, :3] @ u.robot.fk(u.commander.q_cmd[None])[0, :3, 3].numpy() + T_wb[:3, 3]
+        return {**obs, "T_world_cam": info_cams["main"]["T_world_cam"], "finger_m": u.commander.finger_m,
+                "tcp_world": tcp}
+
+    obs, info = env.reset(seed=11)
+    info_cams = info["cameras"]
+    assert not detect("lift", frame(obs, info))
+    expert = make_expert(env)
+    expert.reset()
+    done = False
+    while not done:
+        obs, _, term, trunc, info = env.step(expert.act(obs))
+        done = term or trunc
+    assert info["is_success"] and detect("lift", frame(obs, info))
+    env.close()
