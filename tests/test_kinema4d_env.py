@@ -134,3 +134,29 @@ def test_lift_detector_on_ground_truth_frames():
         done = term or trunc
     assert info["is_success"] and detect("lift", frame(obs, info))
     env.close()
+
+
+def test_vector_env_matches_single_envs(tiny_checkpoint):
+    kw = dict(task="lift", resolution=RES, checkpoint=str(tiny_checkpoint), init_source="image",
+              num_inference_steps=1, action_chunk=2, horizon=4)
+    venv = gym.make_vec("Kinema4D-v0", num_envs=2, vectorization_mode="vector_entry_point", **kw)
+    frame = user_frame()
+    vobs, _ = venv.reset(seed=5, options={"frame": frame})
+    acts = np.stack([np.tile(np.array([0.3, 0, 0, 0, 0, 0, -1], np.float32), (2, 1)),
+                     np.tile(np.array([0, 0.3, 0, 0, 0, 0, -1], np.float32), (2, 1))])
+    steps = [venv.step(acts) for _ in range(3)]              # horizon 4 = 2 steps of 2; the 3rd autoresets
+    vsteps = [s[0] for s in steps]
+    assert steps[1][3].all() and not steps[2][3].any()       # truncated, then reset with reward 0
+    np.testing.assert_array_equal(vsteps[2]["rgb"], vobs["rgb"])
+    for i in range(2):
+        env = gym.make("Kinema4D-v0", **kw)
+        obs, _ = env.reset(seed=5 + i, options={"frame": frame})
+        np.testing.assert_array_equal(vobs["rgb"][i], obs["rgb"])
+        for k in range(2):
+            obs, *_ = env.step(acts[i])
+            # Equal up to float rounding of batched kernels (at most 1 grey level, 0.1 mm).
+            diff = np.abs(vsteps[k]["rgb"][i].astype(int) - obs["rgb"].astype(int))
+            assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+            np.testing.assert_allclose(vsteps[k]["pointmap"][i], obs["pointmap"], atol=1e-4)
+        env.close()
+    venv.close()

@@ -53,7 +53,8 @@ def default_checkpoint(task: str) -> Path:
 class Kinema4DEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
-    def __init__(self, config: GenEnvConfig | None = None, world_model=None, **kwargs):
+    def __init__(self, config: GenEnvConfig | None = None, world_model=None, share_with: "Kinema4DEnv | None" = None,
+                 **kwargs):
         cfg = self.config = config or GenEnvConfig(**kwargs)
         if cfg.init_source not in INIT_SOURCES:
             raise ValueError(f"init_source must be one of {INIT_SOURCES}, got {cfg.init_source!r}")
@@ -62,9 +63,13 @@ class Kinema4DEnv(gym.Env):
         self.task = get_task(cfg.task)
         self.render_mode = cfg.render_mode
         self.horizon = cfg.horizon or self.task.horizon_steps
+        if share_with is not None:      # vector envs: one world model, robot and renderer for all
+            world_model = share_with.model
+            self.robot, self.pointmap_renderer = share_with.robot, share_with.pointmap_renderer
+        else:
+            self.robot = RobotModel(cfg.robot)
+            self.pointmap_renderer = RobotPointmapRenderer(self.robot, cfg.pointmap)
         self.model = world_model if world_model is not None else self._load_model()
-        self.robot = RobotModel(cfg.robot)
-        self.pointmap_renderer = RobotPointmapRenderer(self.robot, cfg.pointmap)
         self.action_cfg = ActionConfig(mode=cfg.action_mode, chunk=cfg.action_chunk,
                                        control_dt_s=1.0 / self.task.control_freq_hz)
         self.action_space = action_space(self.action_cfg, self.robot)
@@ -101,6 +106,13 @@ class Kinema4DEnv(gym.Env):
                      "T_world_base": self.T_world_base.copy()}
 
     def step(self, action):
+        plan = self.plan_step(action)
+        rpm, rmask = self._robot_pointmaps(plan["qs"], plan["fingers"])
+        frames = generate_frames([self], [rpm], [rmask])[0]
+        return self.finish_step(plan, frames)
+
+    def plan_step(self, action) -> dict:
+        """Kinematics of one step: validated actions -> commanded joints and fingers per control step."""
         if self._history is None:
             raise gym.error.ResetNeeded("Cannot call step() before reset().")
         if self._done:
@@ -111,10 +123,14 @@ class Kinema4DEnv(gym.Env):
             cinfos.append(self.commander.step(a))
             qs.append(self.commander.q_cmd.clone())
             fingers.append(self.commander.finger_m)
-        rpm, rmask = self._robot_pointmaps(qs, fingers)
-        frames = self._generate(rpm, rmask)
+        return {"qs": qs, "fingers": fingers, "cinfos": cinfos, "clipped": clipped}
+
+    def finish_step(self, plan: dict, frames: list[dict]):
+        """Success detection on the generated frames, history update, and the gym step tuple."""
+        qs, fingers, cinfos = plan["qs"], plan["fingers"], plan["cinfos"]
         success, kept = False, []
-        tcp = self.robot.fk(torch.stack(qs))[:, :3, 3].numpy() @ self.T_world_base[:3, :3].T + self.T_world_base[:3, 3]
+        T_wb = self.T_world_base
+        tcp = self.robot.fk(torch.stack(qs))[:, :3, 3].numpy() @ T_wb[:3, :3].T + T_wb[:3, 3]
         for i, fr in enumerate(frames):
             kept.append(fr)
             self._t += 1
@@ -126,7 +142,7 @@ class Kinema4DEnv(gym.Env):
         truncated = self._t >= self.horizon and not success
         self._done = success or truncated
         obs_frames = [self._obs(f, q, g) for f, q, g in zip(kept, qs, fingers)]
-        info = {"is_success": success, "action_clipped": clipped,
+        info = {"is_success": success, "action_clipped": plan["clipped"],
                 "ik_unreachable": any(c["ik_unreachable"] for c in cinfos),
                 "target_clipped": any(c["target_clipped"] for c in cinfos),
                 "frames": stack_frames(obs_frames), "control_steps": len(kept)}
@@ -169,26 +185,46 @@ class Kinema4DEnv(gym.Env):
         p = p.reshape(pm_cam.shape)
         return torch.where(torch.as_tensor(mask)[..., None], p, torch.zeros_like(p))
 
-    def _generate(self, rpm: np.ndarray, rmask: np.ndarray) -> list[dict]:
-        """World model: history + future robot pointmaps -> generated frames (camera frame)."""
-        h = self._history
-        ctx = {k: np.stack([f[k] for f in h]) for k in h[0]}
-        out = self.model.rollout(
-            context_rgb=torch.as_tensor(ctx["rgb"]), context_pointmap=self._to_world(ctx["pointmap"], ctx["valid"]),
-            robot_pointmaps=self._to_world(rpm, rmask), robot_masks=torch.as_tensor(rmask),
-            context_valid=torch.as_tensor(ctx["valid"]),
-            context_robot_pointmap=self._to_world(ctx["robot_pointmap"], ctx["robot_mask"]),
-            context_robot_mask=torch.as_tensor(ctx["robot_mask"]), generator=self._generator,
-            num_steps=self.config.num_inference_steps, guidance_scale=self.config.guidance_scale)
-        T_cw = torch.as_tensor(np.linalg.inv(self.T_world_cam), dtype=torch.float32)
-        pm = transform_points(T_cw, out["pointmap"].reshape(1, -1, 3)).reshape(out["pointmap"].shape).numpy()
-        valid = np.isfinite(pm).all(-1) & (pm[..., 2] > 0)
-        return [{"rgb": out["rgb"][i].numpy(), "pointmap": np.where(valid[i][..., None], pm[i], 0).astype(np.float32),
-                 "valid": valid[i], "robot_pointmap": rpm[i], "robot_mask": rmask[i]} for i in range(len(rpm))]
-
     def _obs(self, frame: dict, q: torch.Tensor | None = None, finger: float | None = None) -> dict:
         q = self.commander.q_cmd if q is None else q
         finger = self.commander.finger_m if finger is None else finger
         obs = {k: np.array(frame[k]) for k in ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask")}
         obs["proprio"] = proprio_vector(self.robot, q.numpy(), np.array([finger, -finger], dtype=np.float32))
         return obs
+
+
+def _context(env: Kinema4DEnv, length: int) -> dict:
+    """The env's history as world-frame tensors, front-padded with frame 0 to ``length`` frames.
+
+    Padding with the memory frame leaves the model's choice of context frames unchanged (it takes
+    frame 0 plus the latest ones, repeating frame 0 when fewer exist), so a batch of envs with
+    different history lengths generates what each env alone would."""
+    h = [env._history[0]] * (length - len(env._history)) + env._history
+    c = {k: np.stack([f[k] for f in h]) for k in h[0]}
+    return {"context_rgb": torch.as_tensor(c["rgb"]), "context_pointmap": env._to_world(c["pointmap"], c["valid"]),
+            "context_valid": torch.as_tensor(c["valid"]),
+            "context_robot_pointmap": env._to_world(c["robot_pointmap"], c["robot_mask"]),
+            "context_robot_mask": torch.as_tensor(c["robot_mask"])}
+
+
+def generate_frames(envs: list[Kinema4DEnv], rpms: list[np.ndarray], rmasks: list[np.ndarray]) -> list[list[dict]]:
+    """One batched world-model call for several envs (same step length): each env's history and
+    future robot pointmaps (T, H, W, 3) camera frame -> its T generated frames (camera frame)."""
+    first = envs[0]
+    length = max(len(e._history) for e in envs)
+    ctx = [_context(e, length) for e in envs]
+    batch = {k: torch.stack([c[k] for c in ctx]) for k in ctx[0]}
+    out = first.model.rollout(
+        **batch, robot_pointmaps=torch.stack([e._to_world(p, m) for e, p, m in zip(envs, rpms, rmasks)]),
+        robot_masks=torch.as_tensor(np.stack(rmasks)), generator=[e._generator for e in envs],
+        num_steps=first.config.num_inference_steps, guidance_scale=first.config.guidance_scale)
+    result = []
+    for b, env in enumerate(envs):
+        T_cw = torch.as_tensor(np.linalg.inv(env.T_world_cam), dtype=torch.float32)
+        pm_w = out["pointmap"][b]
+        pm = transform_points(T_cw, pm_w.reshape(1, -1, 3)).reshape(pm_w.shape).numpy()
+        valid = np.isfinite(pm).all(-1) & (pm[..., 2] > 0)
+        result.append([{"rgb": out["rgb"][b, i].numpy(), "pointmap": np.where(valid[i][..., None], pm[i], 0).astype(np.float32),
+                        "valid": valid[i], "robot_pointmap": rpms[b][i], "robot_mask": rmasks[b][i]}
+                       for i in range(len(rpms[b]))])
+    return result

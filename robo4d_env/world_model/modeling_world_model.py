@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
+from diffusers.utils.torch_utils import randn_tensor
 import torch.nn.functional as F
 from torch import nn
 
@@ -174,17 +175,26 @@ def resize_video(x: torch.Tensor, height: int, width: int, mode: str) -> torch.T
     return y.round().to(x.dtype) if not x.dtype.is_floating_point else y.to(x.dtype)
 
 
-def training_window_indices(cfg: WorldModelConfig, generator: torch.Generator | None = None) -> torch.Tensor:
-    """(frames_per_chunk,) clip-frame indices of one training window, matching what a rollout sees.
+def num_training_windows(cfg: WorldModelConfig) -> int:
+    """How many distinct training windows one clip holds (the latent cache stores each)."""
+    return cfg.clip_frames - cfg.frames_per_chunk + 1
+
+
+def window_indices(cfg: WorldModelConfig, start: int) -> torch.Tensor:
+    """(frames_per_chunk,) clip-frame indices of training window ``start`` (0 <= start < num_training_windows).
 
     With context_frames > 1, frame 0 is the clip's first frame (the rollout's memory frame) and the
-    rest a random contiguous run; with context_frames == 1 the window is a random contiguous run."""
+    rest the contiguous run after ``start``; with context_frames == 1 the run starts at ``start``."""
     n = cfg.frames_per_chunk
     if cfg.context_frames == 1:
-        s = int(torch.randint(0, cfg.clip_frames - n + 1, (1,), generator=generator))
-        return torch.arange(s, s + n)
-    s = int(torch.randint(0, cfg.clip_frames - n + 1, (1,), generator=generator))
-    return torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(s + 1, s + n)])
+        return torch.arange(start, start + n)
+    return torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(start + 1, start + n)])
+
+
+def training_window_indices(cfg: WorldModelConfig, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(frames_per_chunk,) clip-frame indices of a random training window, matching what a rollout sees."""
+    s = int(torch.randint(0, num_training_windows(cfg), (1,), generator=generator))
+    return window_indices(cfg, s)
 
 
 @dataclass
@@ -299,7 +309,11 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
 
         ctx_latents (B, z, f_ctx, h, 2w) clean context latents; robot_x (B, 3, F, H, W) robot pointmap
         in [-1, 1]; mask_px (B, F, H, W) float, 1 on context frames and (soft) robot pixels."""
-        robot = self.encode(robot_x, XYZ)
+        return self.chunk_inputs_from_latents(ctx_latents, self.encode(robot_x, XYZ), mask_px)
+
+    def chunk_inputs_from_latents(self, ctx_latents: torch.Tensor, robot: torch.Tensor,
+                                  mask_px: torch.Tensor) -> ChunkInputs:
+        """``chunk_inputs`` with the robot already encoded: robot (B, z, f, h, w) normalised latents."""
         B, z, f, h, w = robot.shape
         n_ctx = ctx_latents.shape[2]
         cond = torch.zeros(B, z, f, h, NUM_DOMAINS * w, dtype=robot.dtype, device=robot.device)
@@ -307,6 +321,13 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         cond[:, :, n_ctx:, :, w:] = robot[:, :, n_ctx:]        # [I_0 zero-padded | M_robot] (§3.2)
         mask = pack_mask(mask_px, self.wm.vae_spatial_factor, self.wm.vae_temporal_factor)
         return ChunkInputs(cond, mask.repeat(1, 1, 1, 1, NUM_DOMAINS).to(cond.dtype), robot)
+
+    @torch.no_grad()
+    def null_robot_latents(self, n_frames: int | None = None) -> torch.Tensor:
+        """Latents (1, z, f, h, w) of the empty robot pointmap (all -1): what a dropped robot condition
+        (CFG dropout) encodes to."""
+        n = n_frames or self.wm.frames_per_chunk
+        return self.encode(torch.full((1, 3, n, self.wm.height, self.wm.width), -1.0), XYZ)
 
     def robot_tokens(self, robot_latents: torch.Tensor) -> torch.Tensor:
         """Robot latents (B, z, f, h, w) -> cross-attention tokens (B, N, text_dim), in place of text."""
@@ -339,7 +360,10 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
     def prepare_batch(self, batch: dict, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ChunkInputs]:
         """Dataset batch (B, F, ...) of one chunk -> (clean latents x0 (B, z, f, h, 2w), ChunkInputs).
 
-        Applies the training-time pieces: robot-condition dropout (CFG), soft robot mask, context noise."""
+        Applies the training-time pieces: robot-condition dropout (CFG), soft robot mask, context noise.
+        A batch from the latent cache ({"x0", "robot_latents", "robot_mask", "null_robot"}) skips the VAE."""
+        if "x0" in batch:
+            return self.prepare_cached_batch(batch, generator)
         cfg = self.wm
         v = {k: resize_video(batch[k], cfg.height, cfg.width, "bilinear" if k == "rgb" else "nearest")
              for k in ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask")}
@@ -349,13 +373,33 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         lo, hi = self._bounds(v["pointmap"][:, :c], v["valid"][:, :c], v["robot_pointmap"], robot_mask)
         with torch.no_grad():
             x0 = self.encode_pair(rgb_to_unit(v["rgb"]), pointmap_to_unit(v["pointmap"], v["valid"], lo, hi))
-            ctx = x0[:, :, :cfg.context_latent_frames]
-            ctx = ctx + torch.randn(ctx.shape, generator=generator) * (
-                torch.rand(B, generator=generator) * cfg.context_noise_max).view(B, 1, 1, 1, 1)
-            mask_px = soft_robot_mask(robot_mask, cfg.soft_mask_fraction, cfg.soft_mask_value, generator)
-            mask_px[:, :c] = 1.0
-            inputs = self.chunk_inputs(ctx, pointmap_to_unit(v["robot_pointmap"], robot_mask, lo, hi), mask_px)
-        return x0, inputs
+            robot = self.encode(pointmap_to_unit(v["robot_pointmap"], robot_mask, lo, hi), XYZ)
+            return x0, self._training_inputs(x0, robot, robot_mask, generator)
+
+    def prepare_cached_batch(self, batch: dict, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ChunkInputs]:
+        """``prepare_batch`` of cached latents: x0 (B, z, f, h, 2w), robot_latents (B, z, f, h, w) (robot
+        not dropped), robot_mask (B, F, H, W) bool, null_robot (B or 1, z, f, h, w); no VAE call.
+
+        Dropout swaps in the null-robot latents, exactly what the fresh path encodes for a dropped robot
+        (with ``pointmap_norm="workspace"``; with "minmax" the cache keeps the undropped bounds)."""
+        x0, robot, robot_mask = batch["x0"], batch["robot_latents"], batch["robot_mask"].bool()
+        B = x0.shape[0]
+        drop = torch.rand(B, generator=generator) < self.wm.robot_cond_dropout
+        robot_mask = robot_mask & ~drop[:, None, None, None]
+        robot = torch.where(drop.view(B, 1, 1, 1, 1), batch["null_robot"].expand_as(robot), robot)
+        with torch.no_grad():
+            return x0, self._training_inputs(x0, robot, robot_mask, generator)
+
+    def _training_inputs(self, x0: torch.Tensor, robot: torch.Tensor, robot_mask: torch.Tensor,
+                         generator: torch.Generator | None) -> ChunkInputs:
+        """Noisy context + soft robot mask + condition of a training chunk, from its latents."""
+        cfg, B = self.wm, x0.shape[0]
+        ctx = x0[:, :, :cfg.context_latent_frames]
+        ctx = ctx + torch.randn(ctx.shape, generator=generator) * (
+            torch.rand(B, generator=generator) * cfg.context_noise_max).view(B, 1, 1, 1, 1)
+        mask_px = soft_robot_mask(robot_mask, cfg.soft_mask_fraction, cfg.soft_mask_value, generator)
+        mask_px[:, :cfg.context_frames] = 1.0
+        return self.chunk_inputs_from_latents(ctx, robot, mask_px)
 
     def _bounds(self, ctx_pm, ctx_valid, robot_pm, robot_mask):
         B = ctx_pm.shape[0]
@@ -389,7 +433,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         scheduler.set_timesteps(num_steps or self.wm.num_sampling_steps)
         g = self.wm.guidance_scale if guidance_scale is None else guidance_scale
         B, z, f, h, w2 = inputs.cond.shape
-        x = torch.randn((B, z, f, h, w2), generator=generator)
+        x = randn_tensor((B, z, f, h, w2), generator=generator)   # a list: one generator per sample
         for t in scheduler.timesteps:
             ts = t.expand(B).float()
             v = self.velocity(x, ts, inputs)
@@ -445,7 +489,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
             idx = torch.cat([frames, future])
             rgb_hist, xyz_hist = torch.cat(hist_rgb, 2), torch.cat(hist_xyz, 2)
             ctx_lat = self.encode_pair(rgb_hist[:, :, frames], xyz_hist[:, :, frames])
-            ctx_lat = ctx_lat + cfg.context_noise_inference * torch.randn(ctx_lat.shape, generator=generator)
+            ctx_lat = ctx_lat + cfg.context_noise_inference * randn_tensor(ctx_lat.shape, generator=generator)
             mask_px = all_rm[:, idx].float()
             mask_px[:, :cfg.context_frames] = 1.0
             inputs = self.chunk_inputs(ctx_lat, robot_x[:, :, idx], mask_px)
