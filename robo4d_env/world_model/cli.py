@@ -1,11 +1,14 @@
-"""`robo4d train ...`: registers the world-model training sub-command on the main CLI."""
+"""`robo4d train ...` / `robo4d train-vae ...`: register the world-model sub-commands on the main CLI."""
 from __future__ import annotations
 
 
 def add_parser(subparsers) -> None:
-    """Register ``robo4d train --preset ... --data ... --out ...`` on an argparse sub-parser set."""
-    from robo4d_env.world_model.train import add_arguments, run
+    """Register ``robo4d train`` (the DiT) and ``robo4d train-vae`` (the VAE stage) on a sub-parser set."""
+    from robo4d_env.world_model import train, vae_training
 
     p = subparsers.add_parser("train", help="train the Kinema4D world model (accelerate; resumable)")
-    add_arguments(p)
-    p.set_defaults(func=run)
+    train.add_arguments(p)
+    p.set_defaults(func=train.run)
+    p = subparsers.add_parser("train-vae", help="train the world model's VAE on RGB + XYZ clips (resumable)")
+    vae_training.add_arguments(p)
+    p.set_defaults(func=vae_training.run)

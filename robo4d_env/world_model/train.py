@@ -5,12 +5,14 @@ Output directory layout:
   model/            the final weights (EMA when enabled), ``save_pretrained`` layout, for inference
   eval/step-*.mp4   ground truth | generated RGB | generated depth, one per ``eval_every`` steps
   log.jsonl         one line per step: step, loss, lr, seconds
+  latent_cache.safetensors   the frozen VAE's latents of every training window (``latent_cache``)
 
 Every directory is written under a temporary name and renamed into place, so an interrupted run never
 leaves a half-written checkpoint; ``train`` resumes from the latest complete one.
 
-TODO (not done): cached VAE latents. The VAE is frozen, so latents could be computed once per window;
-at 64 px the VAE encode dominates a step on CPU.
+Cached latents: the VAE is frozen, so ``latent_cache="on"`` encodes every training window once into
+``out/latent_cache.safetensors`` and trains from it (the VAE encode dominates a CPU step); "auto" (the
+default) uses a cache already there when it matches the VAE, config and data; "off" never does.
 """
 from __future__ import annotations
 
@@ -164,6 +166,10 @@ def build_model(cfg: WorldModelConfig, pretrained: str | Path | None = None,
     if pretrained is not None:
         from robo4d_env.world_model.pretrained import from_wan_pretrained
         return from_wan_pretrained(pretrained, cfg)
+    if vae is not None:
+        # a VAE from ``robo4d train-vae`` carries its latent stats: the DiT sees unit-scale latents
+        from robo4d_env.world_model.vae_training import load_latent_stats
+        cfg = dataclasses.replace(cfg, **load_latent_stats(vae))
     model = Kinema4DWorldModel.from_world_model_config(cfg)
     if vae is not None:
         from robo4d_env.world_model.pretrained import load_wan_vae
@@ -171,11 +177,31 @@ def build_model(cfg: WorldModelConfig, pretrained: str | Path | None = None,
     return model
 
 
+def make_loader(dataset, model, cfg: WorldModelConfig, train_cfg: TrainingConfig, out: Path,
+                latent_cache: str, progress: bool) -> DataLoader:
+    """Batches of windows: from the latent cache (``latent_cache`` "on" builds it, "auto" uses a matching
+    one) or drawn from the raw clips and encoded each step."""
+    from robo4d_env.world_model.latent_cache import CACHE_FILE, LatentCacheDataset, ensure_latent_cache
+
+    if latent_cache not in ("auto", "on", "off"):
+        raise ValueError(f"latent_cache must be 'auto', 'on' or 'off', got {latent_cache!r}")
+    cache = None
+    if latent_cache != "off":
+        cache = ensure_latent_cache(model, dataset, out / CACHE_FILE, build=latent_cache == "on", progress=progress)
+    g = torch.Generator().manual_seed(train_cfg.seed)
+    if cache is not None:
+        return DataLoader(LatentCacheDataset(cache), batch_size=train_cfg.batch_size, shuffle=True,
+                          drop_last=True, num_workers=train_cfg.num_workers, generator=g)
+    return DataLoader(dataset, batch_size=train_cfg.batch_size, shuffle=True, drop_last=True,
+                      num_workers=train_cfg.num_workers, collate_fn=WindowCollate(cfg, train_cfg.seed), generator=g)
+
+
 def train(model_cfg: WorldModelConfig, train_cfg: TrainingConfig, data, out: str | Path,
           pretrained: str | Path | None = None, vae: str | Path | None = None,
-          progress: bool = True) -> Path:
+          progress: bool = True, latent_cache: str = "auto") -> Path:
     """Train (or resume) a world model on ``data`` (dataset path(s) or a torch Dataset of clips);
-    returns the path of the final ``save_pretrained`` directory (``out/model``)."""
+    returns the path of the final ``save_pretrained`` directory (``out/model``). ``latent_cache``:
+    "auto" | "on" | "off" (see the module docstring)."""
     from accelerate import Accelerator
     from diffusers.optimization import get_scheduler
     from diffusers.training_utils import EMAModel
@@ -186,12 +212,10 @@ def train(model_cfg: WorldModelConfig, train_cfg: TrainingConfig, data, out: str
     torch.manual_seed(train_cfg.seed)
     accelerator = Accelerator(mixed_precision=train_cfg.mixed_precision)
     dataset = make_dataset(data, model_cfg)
-    loader = DataLoader(dataset, batch_size=train_cfg.batch_size, shuffle=True, drop_last=True,
-                        num_workers=train_cfg.num_workers, collate_fn=WindowCollate(model_cfg, train_cfg.seed),
-                        generator=torch.Generator().manual_seed(train_cfg.seed))
+    model = build_model(model_cfg, pretrained, vae)
+    loader = make_loader(dataset, model, model.wm, train_cfg, out, latent_cache, progress)
     if len(loader) == 0:
         raise ValueError(f"dataset has {len(dataset)} clips, fewer than batch_size={train_cfg.batch_size}")
-    model = build_model(model_cfg, pretrained, vae)
     if train_cfg.gradient_checkpointing:
         model.transformer.enable_gradient_checkpointing()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -270,6 +294,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int)
     p.add_argument("--eval-every", type=int, help="0 disables eval clips")
     p.add_argument("--seed", type=int)
+    p.add_argument("--latent-cache", choices=["auto", "on", "off"], default="auto",
+                   help="on: encode the data once with the frozen VAE into <out>/latent_cache.safetensors and "
+                        "train from it; auto: use a matching cache when present; off: encode every step")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -280,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
                  "eval_every": args.eval_every, "seed": args.seed}
     train_cfg = dataclasses.replace(train_cfg, **{k: v for k, v in overrides.items() if v is not None})
     path = train(model_cfg, train_cfg, args.data, args.out, pretrained=args.pretrained, vae=args.vae,
-                 progress=not args.no_progress)
+                 progress=not args.no_progress, latent_cache=args.latent_cache)
     print(f"wrote {path}")
     return 0
 

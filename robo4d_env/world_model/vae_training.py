@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def vae_loss(vae, x: torch.Tensor, tcfg: VaeTrainingConfig,
     l1, l2 = (rec - x).abs().mean(), (rec - x).pow(2).mean()
     kl = 0.5 * (post.mean.pow(2) + post.var - 1.0 - post.logvar).mean()
     loss = tcfg.l1_weight * l1 + tcfg.l2_weight * l2 + tcfg.kl_weight * kl
-    return loss, {"l1": float(l1), "l2": float(l2), "kl": float(kl)}
+    return loss, {"l1": float(l1.detach()), "l2": float(l2.detach()), "kl": float(kl.detach())}
 
 
 def batch_videos(cfg: WorldModelConfig, clip: dict) -> torch.Tensor:
@@ -178,7 +179,6 @@ def save_vae_checkpoint(out: Path, step: int, vae, optimizer, lr_scheduler, keep
 
     atomic_dir(out / "checkpoints" / f"{CKPT_PREFIX}{step:0{STEP_DIGITS}d}", write)
     for stale in list_checkpoints(out)[:-keep]:
-        import shutil
         shutil.rmtree(stale, ignore_errors=True)
 
 

@@ -1,0 +1,132 @@
+"""Cached VAE latents for DiT training: the VAE is frozen, so every training window is encoded once.
+
+One safetensors file (written to a temporary name, then renamed) holds, for N clips x W windows
+(W = ``num_training_windows``: clip_frames - frames_per_chunk + 1):
+  x0            float32 (N, W, z, f, h, 2w)   normalised [RGB | world XYZ] latents, posterior mode
+  robot_latents float32 (N, W, z, f, h, w)    normalised robot-XYZ latents (robot NOT dropped)
+  robot_mask    bool    (N, W, F, H, W_px)    pixel robot mask (the soft mask is redrawn each step)
+  null_robot    float32 (z, f, h, w)          latents of the empty robot pointmap (CFG dropout)
+and in its metadata a fingerprint of the VAE weights, the config fields the latents depend on and
+the dataset's episodes; a stale cache (other VAE, preset or data) is never used.
+
+Exact w.r.t. the fresh path for ``pointmap_norm="workspace"`` and ``vae_sample_posterior=False``
+(the defaults): per-step randomness (dropout, soft mask, context noise, window choice) stays live.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch.utils.data import Dataset
+
+from robo4d_env.world_model.modeling_world_model import (XYZ, Kinema4DWorldModel, num_training_windows,
+                                                         pointmap_to_unit, resize_video, rgb_to_unit,
+                                                         window_indices)
+
+CACHE_FILE = "latent_cache.safetensors"
+KEYS = ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask")
+# Config fields the cached latents depend on (the DiT's fields do not matter).
+CONFIG_KEYS = ("height", "width", "frames_per_chunk", "context_frames", "clip_frames", "vae_z_dim",
+               "vae_sample_posterior", "rgb_latent_mean", "rgb_latent_std", "xyz_latent_mean", "xyz_latent_std",
+               "pointmap_norm", "workspace_min", "workspace_max", "minmax_eps")
+
+
+def fingerprint(model: Kinema4DWorldModel, dataset) -> str:
+    """sha256 of the VAE weights + its config, the latent-relevant config fields and the dataset's
+    episodes (path, name, frames) or, for another Dataset, its class and length."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.vae.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().float().contiguous().numpy().tobytes())
+    h.update(json.dumps(dict(model.vae.config), sort_keys=True, default=str).encode())
+    h.update(json.dumps({k: getattr(model.wm, k) for k in CONFIG_KEYS}, sort_keys=True).encode())
+    h.update(_dataset_id(dataset).encode())
+    return h.hexdigest()
+
+
+def _dataset_id(dataset) -> str:
+    eps = getattr(dataset, "episodes", None)
+    if eps is not None:
+        return json.dumps([(str(e.path), e.name, e.n_frames) for e in eps])
+    return f"{type(dataset).__name__}:{len(dataset)}"
+
+
+@torch.no_grad()
+def encode_clip(model: Kinema4DWorldModel, clip: dict) -> dict:
+    """One whole clip (T, ...) -> its W windows' latents, normalised exactly as ``prepare_batch``
+    (with the robot not dropped): {"x0", "robot_latents", "robot_mask"} each (W, ...)."""
+    cfg = model.wm
+    idx = torch.stack([window_indices(cfg, s) for s in range(num_training_windows(cfg))])   # (W, F)
+    v = {k: resize_video(clip[k][idx], cfg.height, cfg.width, "bilinear" if k == "rgb" else "nearest")
+         for k in KEYS}
+    c = cfg.context_frames
+    lo, hi = model._bounds(v["pointmap"][:, :c], v["valid"][:, :c], v["robot_pointmap"], v["robot_mask"])
+    x0 = model.encode_pair(rgb_to_unit(v["rgb"]), pointmap_to_unit(v["pointmap"], v["valid"], lo, hi))
+    robot = model.encode(pointmap_to_unit(v["robot_pointmap"], v["robot_mask"], lo, hi), XYZ)
+    return {"x0": x0.float(), "robot_latents": robot.float(), "robot_mask": v["robot_mask"].bool()}
+
+
+def build_latent_cache(model: Kinema4DWorldModel, dataset, path: str | Path, progress: bool = True) -> Path:
+    """Encode every window of every clip of ``dataset`` with the model's (frozen) VAE into ``path``."""
+    from tqdm import tqdm
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    parts = [encode_clip(model, dataset[i]) for i in tqdm(range(len(dataset)), desc="cache latents",
+                                                             unit="clip", disable=not progress)]
+    tensors = {k: torch.stack([p[k] for p in parts]).contiguous() for k in parts[0]}
+    tensors["null_robot"] = model.null_robot_latents()[0].float().contiguous()
+    meta = {"fingerprint": fingerprint(model, dataset), "preset": model.wm.preset,
+            "num_clips": str(len(dataset)), "windows_per_clip": str(num_training_windows(model.wm))}
+    tmp = path.with_name(f".tmp-{path.name}")
+    save_file(tensors, tmp, metadata=meta)
+    os.replace(tmp, path)          # atomic: a reader never sees a half-written cache
+    return path
+
+
+def cache_fingerprint(path: str | Path) -> str | None:
+    """The fingerprint stored in a cache file (None when the file is absent)."""
+    if not Path(path).exists():
+        return None
+    with safe_open(str(path), framework="pt") as f:
+        return (f.metadata() or {}).get("fingerprint")
+
+
+def ensure_latent_cache(model: Kinema4DWorldModel, dataset, path: str | Path, build: bool = True,
+                        progress: bool = True) -> Path | None:
+    """``path`` when it holds a cache matching (model VAE, config, dataset); else builds it when
+    ``build`` (returning the path) or returns None."""
+    if cache_fingerprint(path) == fingerprint(model, dataset):
+        return Path(path)
+    return build_latent_cache(model, dataset, path, progress) if build else None
+
+
+class LatentCacheDataset(Dataset):
+    """The cached windows, one item per (clip, window): {"x0", "robot_latents", "robot_mask",
+    "null_robot"}, the inputs of ``Kinema4DWorldModel.prepare_cached_batch`` after collation."""
+
+    def __init__(self, path: str | Path):
+        with safe_open(str(path), framework="pt") as f:
+            t = {k: f.get_tensor(k) for k in f.keys()}
+        self.null_robot = t.pop("null_robot")
+        n, w = t["x0"].shape[:2]
+        self.tensors = {k: v.reshape(n * w, *v.shape[2:]) for k, v in t.items()}
+
+    def __len__(self) -> int:
+        return self.tensors["x0"].shape[0]
+
+    def __getitem__(self, i: int) -> dict:
+        return {**{k: v[i] for k, v in self.tensors.items()}, "null_robot": self.null_robot}
+
+
+def config_of_cache(path: str | Path) -> dict:
+    """The metadata of a cache file (fingerprint, preset, sizes)."""
+    with safe_open(str(path), framework="pt") as f:
+        return dict(f.metadata() or {})
+

@@ -1,0 +1,25 @@
+import numpy as np
+import pytest
+
+from robo4d_env.metrics import bootstrap_ci, mean_abs_diff, mmrv, pearson
+
+
+def test_pearson_matches_hand_computation():
+    # deviations x: (-.5, 0, .5), y: (-11, -2, 13)/30 -> sum xy = 0.4, sum x^2 = 0.5, sum y^2 = 294/900
+    r = pearson([0, 0.5, 1], [0.1, 0.4, 0.9])
+    assert r == pytest.approx(0.4 / np.sqrt(0.5 * 294 / 900), rel=1e-9)
+    assert np.isnan(pearson([0.5, 0.5], [0.1, 0.2]))
+
+
+def test_mmrv_matches_hand_computation():
+    real = [0.9, 0.5, 0.2]
+    assert mmrv(real, [0.8, 0.6, 0.1]) == 0.0                   # same ranking
+    # gen swaps policies 0 and 1: each of them sees a violation of |0.9 - 0.5| = 0.4, policy 2 none.
+    assert mmrv(real, [0.5, 0.7, 0.1]) == pytest.approx((0.4 + 0.4 + 0.0) / 3)
+
+
+def test_mean_abs_diff_and_bootstrap():
+    assert mean_abs_diff([1, 0.5], [0.5, 0.5]) == 0.25
+    a = [np.array([1, 1, 0, 0]), np.array([0, 0, 0, 1])]
+    lo, hi = bootstrap_ci(a, a, mean_abs_diff, n_boot=200)
+    assert lo == hi == 0.0
