@@ -160,3 +160,19 @@ def test_vector_env_matches_single_envs(tiny_checkpoint):
             np.testing.assert_allclose(vsteps[k]["pointmap"][i], obs["pointmap"], atol=1e-4)
         env.close()
     venv.close()
+
+
+def test_policy_eval_benchmark_runs_end_to_end(tmp_path, tiny_checkpoint):
+    import json
+    import subprocess
+    import sys
+    out = tmp_path / "pe.json"
+    subprocess.run([sys.executable, "-m", "benchmarks.policy_eval", "--out", str(out), "--episodes", "1",
+                    "--setups", "2", "--checkpoint", str(tiny_checkpoint), "--resolution", str(RES),
+                    "--horizon", "8", "--sampling-steps", "1"], check=True)
+    res = json.loads(out.read_text())
+    for mode in ("replay", "closed_loop"):
+        assert set(res[mode]["setups"]) == {"expert", "noise_2cm"}
+        assert 0.0 <= res[mode]["mean_abs_diff"] <= 1.0
+    assert (tmp_path / "pe.md").exists() and (tmp_path / "pe_scatter.png").exists()
+    assert (tmp_path / "pe_expert.mp4").stat().st_size > 0

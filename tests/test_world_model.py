@@ -23,6 +23,16 @@ def synthetic_clip(cfg, n_frames, seed=0):
             "robot_pointmap": torch.where(robot_mask[..., None], pm, torch.zeros_like(pm)), "robot_mask": robot_mask}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """1 torch thread: on a shared 2-core CPU, 2 threads oversubscribe and the Wan VAE's conv3d runs
+    ~10x slower (measured)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def tiny():
     cfg, train_cfg = get_preset("tiny")
@@ -184,3 +194,86 @@ def test_train_checkpoint_resume_and_nan_guard(tiny, tmp_path):
     with pytest.raises(NonFiniteLossError, match="at step 1"):
         train(cfg, dataclasses.replace(train_cfg, max_steps=2, eval_every=0), ClipDataset(cfg, nan=True),
               tmp_path / "nan", progress=False)
+
+
+# --------------------------------------------------------------------------------------- VAE stage
+def test_vae_stage_lowers_reconstruction_loss(tiny):
+    from robo4d_env.world_model.configuration_world_model import VaeTrainingConfig
+    from robo4d_env.world_model.vae_training import batch_videos, vae_loss
+
+    cfg, _ = tiny
+    torch.manual_seed(0)
+    vae = build_vae(cfg)
+    tcfg = VaeTrainingConfig(clip_frames=5)
+    clip = {k: v.unsqueeze(0) for k, v in synthetic_clip(cfg, 5).items()}
+    x = batch_videos(cfg, clip)
+    assert x.shape == (3, 3, 5, 32, 32) and x.min() >= -1 and x.max() <= 1     # RGB, XYZ, robot XYZ
+    opt = torch.optim.AdamW(vae.parameters(), lr=2e-3)
+
+    def loss_at():
+        return vae_loss(vae, x, tcfg, torch.Generator().manual_seed(0))[0]
+
+    with torch.no_grad():
+        before = loss_at().item()
+    for _ in range(6):
+        loss_at().backward()
+        opt.step()
+        opt.zero_grad()
+    with torch.no_grad():
+        assert loss_at().item() < 0.9 * before
+
+
+def test_train_vae_writes_eval_resumes_and_feeds_world_model(tiny, tmp_path):
+    from robo4d_env.world_model.configuration_world_model import VaeTrainingConfig
+    from robo4d_env.world_model.train import build_model
+    from robo4d_env.world_model.vae_training import train_vae
+
+    cfg, _ = tiny
+    tcfg = VaeTrainingConfig(max_steps=2, checkpoint_every=1, eval_episodes=1, stats_clips=1, warmup_steps=0)
+    data = ClipDataset(cfg, n=3)
+    train_vae(cfg, tcfg, data, tmp_path / "v", progress=False)
+    vae_dir = train_vae(cfg, dataclasses.replace(tcfg, max_steps=3), data, tmp_path / "v", progress=False)
+    report = json.loads((tmp_path / "v" / "vae_eval.json").read_text())
+    assert {"rgb_psnr", "xyz_psnr", "xyz_err_m_mean"} <= set(report["vae_recon_psnr"])
+    assert report["vae_recon_psnr"]["n_clips"] == 1 and report["steps"] == 3    # held out, not trained on
+    steps = [json.loads(line)["step"] for line in (tmp_path / "v" / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+    model = build_model(cfg, vae=vae_dir)
+    stats = report["latent_stats"]
+    assert model.wm.xyz_latent_std == pytest.approx(stats["xyz_latent_std"])
+    assert model.vae.config.latents_mean == pytest.approx(stats["rgb_latent_mean"])
+
+
+# --------------------------------------------------------------------------------------- latent cache
+def test_latent_cache_matches_fresh_encode_and_trains(tiny, tmp_path):
+    from robo4d_env.world_model.latent_cache import (LatentCacheDataset, build_latent_cache, cache_fingerprint,
+                                                     ensure_latent_cache)
+    from robo4d_env.world_model.modeling_world_model import window_indices
+    from robo4d_env.world_model.train import list_checkpoints, train
+
+    cfg, train_cfg = tiny
+    data = ClipDataset(cfg, n=2)
+    model = new_model(cfg).eval()
+    path = build_latent_cache(model, data, tmp_path / "c.safetensors", progress=False)
+    cached = LatentCacheDataset(path)
+    n_win = cfg.clip_frames - cfg.frames_per_chunk + 1
+    assert len(cached) == 2 * n_win
+    assert ensure_latent_cache(model, data, path, build=False) == path             # fingerprint matches
+    assert cache_fingerprint(path) != cache_fingerprint(tmp_path / "none")
+    # window 3 of clip 1, fresh vs cached: same latents and the same DiT inputs for the same generator
+    i, s = 1, 3
+    fresh = {k: v[window_indices(cfg, s)].unsqueeze(0) for k, v in data[i].items()}
+    item = {k: v.unsqueeze(0) for k, v in cached[i * n_win + s].items()}
+    with torch.no_grad():
+        x_f, in_f = model.prepare_batch(fresh, torch.Generator().manual_seed(5))
+        x_c, in_c = model.prepare_batch(item, torch.Generator().manual_seed(5))
+    torch.testing.assert_close(x_c, x_f, atol=1e-5, rtol=1e-4)
+    for a, b in ((in_c.cond, in_f.cond), (in_c.mask, in_f.mask), (in_c.robot_latents, in_f.robot_latents)):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    # dropped robot -> the null latents the fresh path encodes for an empty robot
+    null = model.encode(torch.full((1, 3, cfg.frames_per_chunk, cfg.height, cfg.width), -1.0), 1)
+    torch.testing.assert_close(item["null_robot"], null, atol=1e-5, rtol=1e-4)
+    # training from the cache runs (and builds it under out/)
+    tc = dataclasses.replace(train_cfg, max_steps=1, checkpoint_every=1, eval_every=0)
+    train(cfg, tc, data, tmp_path / "run", progress=False, latent_cache="on")
+    assert (tmp_path / "run" / "latent_cache.safetensors").exists() and list_checkpoints(tmp_path / "run")

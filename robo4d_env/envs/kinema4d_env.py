@@ -91,7 +91,9 @@ class Kinema4DEnv(gym.Env):
         super().reset(seed=seed)
         ep_seed = int(self.np_random.integers(2**31))
         self._generator.manual_seed(ep_seed)
-        frame = self._initial_frame(ep_seed, options or {})
+        # The user's seed, when given, seeds the simulator too: Kinema4D-v0 and Robo4DSim-v0 reset with
+        # the same seed then start from the same scene (the policy-evaluation protocol needs this).
+        frame = self._initial_frame(seed if seed is not None else ep_seed, options or {})
         self.K, self.T_world_cam = frame["K"], frame["T_world_cam"]
         self.T_world_base = frame["T_world_base"]
         self.T_cam_base = np.linalg.inv(self.T_world_cam) @ self.T_world_base
@@ -168,7 +170,8 @@ class Kinema4DEnv(gym.Env):
             return initial_frames.from_dataset(self.config.dataset, seed)
         if self._sim is None:
             self._sim = gym.make("Robo4DSim-v0", task=self.config.task, resolution=self.config.resolution,
-                                 robot=self.config.robot, pointmap=self.config.pointmap)
+                                 action_mode=self.config.action_mode, robot=self.config.robot,
+                                 pointmap=self.config.pointmap)
         return initial_frames.from_simulator(self._sim, seed)
 
     def _robot_pointmaps(self, qs: list, fingers: list) -> tuple[np.ndarray, np.ndarray]:

@@ -163,6 +163,7 @@ class TrainingConfig:
     eval_every: int = 10                     # 0: never write eval clips
     eval_fps: int = 8
     num_workers: int = 0
+    num_threads: int | None = None           # torch intra-op threads (1 on a busy 2-core CPU); None: default
     seed: int = 0
 
 
@@ -189,6 +190,9 @@ class VaeTrainingConfig:
     eval_episodes: int = 10                  # held out: the last episodes of the last data file
     stats_clips: int = 16                    # training clips to measure latent mean/std on
     num_workers: int = 0
+    # torch intra-op threads; None: torch's default. 1 on a shared 2-core CPU: with 2 threads and
+    # other processes running, a Wan VAE step measured ~13 s vs ~0.8 s with 1 (OpenMP oversubscription).
+    num_threads: int | None = 1
     seed: int = 0
 
 

@@ -210,6 +210,8 @@ def train(model_cfg: WorldModelConfig, train_cfg: TrainingConfig, data, out: str
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(train_cfg.seed)
+    if train_cfg.num_threads:
+        torch.set_num_threads(train_cfg.num_threads)
     accelerator = Accelerator(mixed_precision=train_cfg.mixed_precision)
     dataset = make_dataset(data, model_cfg)
     model = build_model(model_cfg, pretrained, vae)
@@ -294,6 +296,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int)
     p.add_argument("--eval-every", type=int, help="0 disables eval clips")
     p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int, help="torch intra-op threads (1 on a busy 2-core CPU)")
     p.add_argument("--latent-cache", choices=["auto", "on", "off"], default="auto",
                    help="on: encode the data once with the frozen VAE into <out>/latent_cache.safetensors and "
                         "train from it; auto: use a matching cache when present; off: encode every step")
@@ -304,7 +307,8 @@ def run(args: argparse.Namespace) -> int:
     model_cfg, train_cfg = get_preset(args.preset)
     overrides = {"max_steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.lr,
                  "mixed_precision": args.mixed_precision, "checkpoint_every": args.checkpoint_every,
-                 "eval_every": args.eval_every, "seed": args.seed}
+                 "eval_every": args.eval_every, "seed": args.seed,
+                 "num_threads": args.threads}
     train_cfg = dataclasses.replace(train_cfg, **{k: v for k, v in overrides.items() if v is not None})
     path = train(model_cfg, train_cfg, args.data, args.out, pretrained=args.pretrained, vae=args.vae,
                  progress=not args.no_progress, latent_cache=args.latent_cache)

@@ -210,6 +210,8 @@ def train_vae(model_cfg: WorldModelConfig, tcfg: VaeTrainingConfig, data, out: s
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(tcfg.seed)
+    if tcfg.num_threads:
+        torch.set_num_threads(tcfg.num_threads)
     if (tcfg.clip_frames - 1) % model_cfg.vae_temporal_factor or tcfg.clip_frames > model_cfg.clip_frames:
         raise ValueError(f"VAE clip_frames={tcfg.clip_frames} must be 1 + {model_cfg.vae_temporal_factor}k "
                          f"and <= the dataset clip_frames={model_cfg.clip_frames}")
@@ -293,6 +295,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kl-weight", type=float)
     p.add_argument("--eval-episodes", type=int, help="held-out episodes: the last of the last file")
     p.add_argument("--checkpoint-every", type=int)
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default 1)")
     p.add_argument("--init-vae", help="LOCAL Wan VAE directory to fine-tune instead of a random one")
     p.add_argument("--no-progress", action="store_true")
 
@@ -301,7 +304,7 @@ def run(args: argparse.Namespace) -> int:
     model_cfg, _ = get_preset(args.preset)
     over = {"max_steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.lr,
             "clip_frames": args.clip_frames, "kl_weight": args.kl_weight, "eval_episodes": args.eval_episodes,
-            "checkpoint_every": args.checkpoint_every}
+            "checkpoint_every": args.checkpoint_every, "num_threads": args.threads}
     tcfg = dataclasses.replace(VAE_TRAINING_PRESETS[args.preset], **{k: v for k, v in over.items() if v is not None})
     path = train_vae(model_cfg, tcfg, args.data, args.out, init_vae=args.init_vae, progress=not args.no_progress)
     print(f"wrote {path} and {Path(args.out) / EVAL_FILE}")

@@ -1,0 +1,149 @@
+"""Does a policy's success rate in the generated world match the real simulator's?
+
+    python -m benchmarks.policy_eval --out results.json [--episodes 10] [--checkpoint DIR]
+
+For every setup (a graded scripted policy, policies/scripted.py) and every eval seed, the episode is
+run in Robo4DSim-v0 and in Kinema4D-v0 from the same initial scene, in two modes:
+``replay`` (the real rollout's actions replayed open-loop, Kinema4D Table 3) and ``closed_loop``
+(the policy acts on generated frames). Writes JSON, a markdown table, a scatter plot of sr_gen
+against sr_real, and side-by-side mp4s (real | generated) of the first episode of every setup.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import robo4d_env  # noqa: F401  (first: sets MUJOCO_GL)
+import gymnasium as gym  # noqa: I001
+import numpy as np
+from tqdm import tqdm
+
+from benchmarks.common import parser, peak_rss_mb, write_results
+from policies.scripted import SETUPS, ScriptedPolicy
+from robo4d_env.data.generate import split_seeds
+from robo4d_env.metrics import bootstrap_ci, mean_abs_diff, mmrv, pearson
+from robo4d_env.video import compose_frame, write_mp4
+
+MODES = ("replay", "closed_loop")
+
+
+def run_real(env, policy, seed: int) -> tuple[bool, np.ndarray, list]:
+    obs, _ = env.reset(seed=seed)
+    policy.reset(env, seed)
+    actions, frames, done = [], [compose_frame(obs)], False
+    while not done:
+        a = policy.act(obs)
+        obs, _, term, trunc, info = env.step(a)
+        actions.append(a)
+        frames.append(compose_frame(obs))
+        done = term or trunc
+    return bool(info["is_success"]), np.asarray(actions), frames
+
+
+def run_gen(env, chunk: int, seed: int, actions: np.ndarray | None, policy=None) -> tuple[bool, list]:
+    """Replay ``actions`` in chunks (the last chunk padded with its final action), or let ``policy``
+    act on generated frames when ``actions`` is None."""
+    obs, _ = env.reset(seed=seed)
+    if actions is None:
+        policy.reset(env.unwrapped._sim, seed)     # the gen env's simulator holds the initial scene
+    frames, t, done, info = [compose_frame(obs)], 0, False, {"is_success": False}
+    while not done and (actions is None or t < len(actions)):
+        if actions is None:
+            a = np.stack([policy.act(obs) for _ in range(chunk)])
+        else:
+            a = actions[t:t + chunk]
+            a = np.concatenate([a, np.repeat(a[-1:], chunk - len(a), 0)])
+        obs, _, term, trunc, info = env.step(a.reshape(env.action_space.shape))
+        frames.extend(compose_frame({k: v[i] for k, v in info["frames"].items()})
+                      for i in range(info["control_steps"]))
+        t += chunk
+        done = term or trunc
+    return bool(info["is_success"]), frames
+
+
+def summarize(real: dict, gen: dict) -> dict:
+    names = list(real)
+    sr_r = [float(np.mean(real[n])) for n in names]
+    sr_g = [float(np.mean(gen[n])) for n in names]
+    r_l, g_l = [np.asarray(real[n]) for n in names], [np.asarray(gen[n]) for n in names]
+    out = {"setups": {n: {"sr_real": a, "sr_gen": b, "abs_diff": abs(a - b)} for n, a, b in zip(names, sr_r, sr_g)}}
+    for key, fn in (("mean_abs_diff", mean_abs_diff), ("pearson", pearson), ("mmrv", mmrv)):
+        out[key] = fn(sr_r, sr_g)
+        out[key + "_ci95"] = bootstrap_ci(r_l, g_l, fn)
+    return out
+
+
+def write_report(res: dict, out: Path) -> None:
+    lines = [f"# Policy evaluation: {res['task']}, {res['episodes']} episodes per setup", ""]
+    for mode in MODES:
+        m = res[mode]
+        lines += [f"## {mode}", "", "| setup | sr_real | sr_gen | abs_diff |", "|---|---|---|---|"]
+        lines += [f"| {n} | {v['sr_real']:.2f} | {v['sr_gen']:.2f} | {v['abs_diff']:.2f} |" for n, v in m["setups"].items()]
+        lines += ["", f"mean_abs_diff {m['mean_abs_diff']:.3f} {m['mean_abs_diff_ci95']}, pearson {m['pearson']:.3f} "
+                      f"{m['pearson_ci95']}, mmrv {m['mmrv']:.3f} {m['mmrv_ci95']}", ""]
+    out.with_suffix(".md").write_text("\n".join(lines))
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for mode, marker in zip(MODES, "os"):
+        s = res[mode]["setups"]
+        ax.scatter([v["sr_real"] for v in s.values()], [v["sr_gen"] for v in s.values()], marker=marker, label=mode)
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.set(xlabel="success rate, Robo4DSim-v0", ylabel="success rate, Kinema4D-v0", xlim=(-0.05, 1.05),
+           ylim=(-0.05, 1.05), title=res["task"])
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out.with_name(out.stem + "_scatter.png"), dpi=120)
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--task", default="lift")
+    p.add_argument("--episodes", type=int, default=10, help="episodes per setup (full run: 50)")
+    p.add_argument("--setups", type=int, default=None, help="use only the first N setups")
+    p.add_argument("--checkpoint", default=None, help="world model (default: assets/world_model/<task>)")
+    p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--horizon", type=int, default=None, help="control steps per episode")
+    p.add_argument("--sampling-steps", type=int, default=None)
+    a = p.parse_args()
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    real_env = gym.make("Robo4DSim-v0", task=a.task, action_mode="ee_abs", resolution=a.resolution, horizon=a.horizon)
+    gen_env = gym.make("Kinema4D-v0", task=a.task, action_mode="ee_abs", resolution=a.resolution,
+                       checkpoint=a.checkpoint, horizon=a.horizon, num_inference_steps=a.sampling_steps,
+                       action_chunk=_chunk(a))
+    chunk = gen_env.unwrapped.action_cfg.chunk
+    setups = SETUPS[a.task][:a.setups]
+    seeds = split_seeds("eval", a.episodes)
+    real, gen = {}, {m: {} for m in MODES}
+    for setup in setups:
+        real[setup.name], gen["replay"][setup.name], gen["closed_loop"][setup.name] = [], [], []
+        for k, seed in enumerate(tqdm(seeds, desc=setup.name)):
+            ok, actions, real_frames = run_real(real_env, ScriptedPolicy(setup), seed)
+            real[setup.name].append(ok)
+            ok_r, gen_frames = run_gen(gen_env, chunk, seed, actions)
+            gen["replay"][setup.name].append(ok_r)
+            ok_c, _ = run_gen(gen_env, chunk, seed, None, ScriptedPolicy(setup))
+            gen["closed_loop"][setup.name].append(ok_c)
+            if k == 0:
+                n = max(len(real_frames), len(gen_frames))
+                pad = lambda f: f + [f[-1]] * (n - len(f))  # noqa: E731
+                side = [np.concatenate([r, g], axis=0) for r, g in zip(pad(real_frames), pad(gen_frames))]
+                write_mp4(out.with_name(f"{out.stem}_{setup.name}.mp4"), side, fps=20, upscale=2)
+    res = {"task": a.task, "episodes": a.episodes, "seeds": [seeds.start, seeds.stop],
+           "checkpoint": a.checkpoint or "assets/world_model/" + a.task,
+           **{m: summarize(real, gen[m]) for m in MODES}, "peak_rss_mb": peak_rss_mb()}
+    write_report(res, out)
+    write_results(out, res)
+
+
+def _chunk(a) -> int:
+    """Frames one world-model call adds (its chunk), read from the checkpoint's config."""
+    import json
+    from robo4d_env.envs.kinema4d_env import default_checkpoint
+    cfg = json.loads((Path(a.checkpoint or default_checkpoint(a.task)) / "config.json").read_text())
+    return cfg["frames_per_chunk"] - cfg["context_frames"]
+
+
+if __name__ == "__main__":
+    main()
