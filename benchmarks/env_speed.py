@@ -26,34 +26,31 @@ def _actions(space, n_envs: int | None, rng) -> np.ndarray:
     return a
 
 
-def sim_fps(task: str, res: int, chunk: int, n_envs: int, steps: int) -> float:
+def frames_per_s(env, chunk: int, n_envs: int, steps: int) -> float:
+    """Generated or simulated frames per second over ``steps`` timed env steps (after a warm-up)."""
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    env.step(_actions(env.action_space, n_envs, rng))     # warm-up: first-call allocations
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        env.step(_actions(env.action_space, n_envs, rng))
+    dt = time.perf_counter() - t0
+    env.close()
+    return steps * chunk * n_envs / dt
+
+
+def make_sim(task: str, res: int, chunk: int, n_envs: int):
     kw = dict(task=task, resolution=res, action_chunk=chunk)
-    env = gym.make("Robo4DSim-v0", **kw) if n_envs == 1 else \
-        gym.vector.SyncVectorEnv([lambda: gym.make("Robo4DSim-v0", **kw) for _ in range(n_envs)])
-    env.reset(seed=0)
-    rng = np.random.default_rng(0)
-    env.step(_actions(env.action_space, n_envs, rng))     # warm-up: first-call allocations
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        env.step(_actions(env.action_space, n_envs, rng))
-    dt = time.perf_counter() - t0
-    env.close()
-    return steps * chunk * n_envs / dt
+    if n_envs == 1:
+        return gym.make("Robo4DSim-v0", **kw)
+    return gym.vector.SyncVectorEnv([lambda: gym.make("Robo4DSim-v0", **kw) for _ in range(n_envs)])
 
 
-def gen_fps(task: str, res: int, chunk: int, n_envs: int, steps: int, model) -> float:
+def make_gen(task: str, res: int, chunk: int, n_envs: int, model):
     kw = dict(task=task, resolution=res, action_chunk=chunk, world_model=model)
-    env = gym.make("Kinema4D-v0", **kw) if n_envs == 1 else \
-        gym.make_vec("Kinema4D-v0", num_envs=n_envs, vectorization_mode="vector_entry_point", **kw)
-    env.reset(seed=0)
-    rng = np.random.default_rng(0)
-    env.step(_actions(env.action_space, n_envs, rng))     # warm-up: first-call allocations
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        env.step(_actions(env.action_space, n_envs, rng))
-    dt = time.perf_counter() - t0
-    env.close()
-    return steps * chunk * n_envs / dt
+    if n_envs == 1:
+        return gym.make("Kinema4D-v0", **kw)
+    return gym.make_vec("Kinema4D-v0", num_envs=n_envs, vectorization_mode="vector_entry_point", **kw)
 
 
 def load_model(preset: str, checkpoint: str | None):
@@ -80,8 +77,9 @@ def main() -> None:
     res = {"task": a.task, "preset": wm.preset, "resolution": wm.height, "action_chunk": chunk,
            "sampling_steps": wm.num_sampling_steps, "trained_weights": bool(a.checkpoint)}
     for n in a.envs:
-        res[f"sim_frames_per_s_{n}env"] = sim_fps(a.task, wm.height, chunk, n, a.steps)
-        res[f"gen_frames_per_s_{n}env"] = gen_fps(a.task, wm.height, chunk, n, a.steps, model)
+        res[f"sim_frames_per_s_{n}env"] = frames_per_s(make_sim(a.task, wm.height, chunk, n), chunk, n, a.steps)
+        res[f"gen_frames_per_s_{n}env"] = frames_per_s(make_gen(a.task, wm.height, chunk, n, model), chunk, n,
+                                                       a.steps)
         res[f"gen_steps_per_s_{n}env"] = res[f"gen_frames_per_s_{n}env"] / chunk / n
         res[f"sim_steps_per_s_{n}env"] = res[f"sim_frames_per_s_{n}env"] / chunk / n
     best = max(a.envs)
