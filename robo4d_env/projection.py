@@ -35,7 +35,9 @@ def unproject_depth(depth: np.ndarray | torch.Tensor, K) -> np.ndarray | torch.T
 
 def transform_points(T: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     """Apply (..., 4, 4) transforms to points (..., N, 3)."""
-    return p @ T[..., :3, :3].transpose(-1, -2) + T[..., None, :3, 3]
+    # einsum, not `p @ R.T`: torch's batched matmul with a 3-wide inner dimension took 13 ms for
+    # 27k points here, einsum 0.3 ms.
+    return torch.einsum("...nk,...jk->...nj", p, T[..., :3, :3]) + T[..., None, :3, 3]
 
 
 @dataclass

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from robo4d_env.world_model.modeling_world_model import (XYZ, Kinema4DWorldModel, num_training_windows,
                                                          pointmap_to_unit, resize_video, rgb_to_unit,
@@ -50,6 +50,8 @@ def fingerprint(model: Kinema4DWorldModel, dataset) -> str:
 
 
 def _dataset_id(dataset) -> str:
+    if isinstance(dataset, Subset):
+        return json.dumps([_dataset_id(dataset.dataset), list(dataset.indices)])
     eps = getattr(dataset, "episodes", None)
     if eps is not None:
         return json.dumps([(str(e.path), e.name, e.n_frames) for e in eps])
@@ -102,7 +104,10 @@ def ensure_latent_cache(model: Kinema4DWorldModel, dataset, path: str | Path, bu
                         progress: bool = True) -> Path | None:
     """``path`` when it holds a cache matching (model VAE, config, dataset); else builds it when
     ``build`` (returning the path) or returns None."""
-    if cache_fingerprint(path) == fingerprint(model, dataset):
+    have = cache_fingerprint(path)
+    if have is None and not build:
+        return None
+    if have == fingerprint(model, dataset):
         return Path(path)
     return build_latent_cache(model, dataset, path, progress) if build else None
 

@@ -376,7 +376,8 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
             robot = self.encode(pointmap_to_unit(v["robot_pointmap"], robot_mask, lo, hi), XYZ)
             return x0, self._training_inputs(x0, robot, robot_mask, generator)
 
-    def prepare_cached_batch(self, batch: dict, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ChunkInputs]:
+    def prepare_cached_batch(self, batch: dict,
+                             generator: torch.Generator | None = None) -> tuple[torch.Tensor, ChunkInputs]:
         """``prepare_batch`` of cached latents: x0 (B, z, f, h, 2w), robot_latents (B, z, f, h, w) (robot
         not dropped), robot_mask (B, F, H, W) bool, null_robot (B or 1, z, f, h, w); no VAE call.
 

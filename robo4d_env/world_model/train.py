@@ -214,6 +214,9 @@ def train(model_cfg: WorldModelConfig, train_cfg: TrainingConfig, data, out: str
         torch.set_num_threads(train_cfg.num_threads)
     accelerator = Accelerator(mixed_precision=train_cfg.mixed_precision)
     dataset = make_dataset(data, model_cfg)
+    if train_cfg.holdout_episodes:
+        from robo4d_env.world_model.vae_training import holdout_split
+        dataset = holdout_split(dataset, train_cfg.holdout_episodes)[0]
     model = build_model(model_cfg, pretrained, vae)
     loader = make_loader(dataset, model, model.wm, train_cfg, out, latent_cache, progress)
     if len(loader) == 0:
@@ -297,6 +300,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-every", type=int, help="0 disables eval clips")
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int, help="torch intra-op threads (1 on a busy 2-core CPU)")
+    p.add_argument("--holdout-episodes", type=int, help="leave out the last N clips (e.g. the VAE eval ones)")
     p.add_argument("--latent-cache", choices=["auto", "on", "off"], default="auto",
                    help="on: encode the data once with the frozen VAE into <out>/latent_cache.safetensors and "
                         "train from it; auto: use a matching cache when present; off: encode every step")
@@ -308,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"max_steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.lr,
                  "mixed_precision": args.mixed_precision, "checkpoint_every": args.checkpoint_every,
                  "eval_every": args.eval_every, "seed": args.seed,
-                 "num_threads": args.threads}
+                 "num_threads": args.threads, "holdout_episodes": args.holdout_episodes}
     train_cfg = dataclasses.replace(train_cfg, **{k: v for k, v in overrides.items() if v is not None})
     path = train(model_cfg, train_cfg, args.data, args.out, pretrained=args.pretrained, vae=args.vae,
                  progress=not args.no_progress, latent_cache=args.latent_cache)

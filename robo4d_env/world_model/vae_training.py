@@ -13,6 +13,12 @@ Output directory layout:
   vae_eval.json         {"vae_recon_psnr": {...}} on held-out episodes (full ``clip_frames`` clips)
   log.jsonl             one line per step: step, loss, l1, l2, kl, lr, sec
 
+Schedule used for the ``default`` preset on the 2-core CPU (1 torch thread; see
+``VaeTrainingConfig.clip_frames`` for why the second phase is needed):
+  robo4d train-vae --preset default --data data/lift_train --out OUT --steps 600 --batch-size 1 --lr 2e-4
+  robo4d train-vae --preset default --data data/lift_train --out OUT --steps 750 --batch-size 1 --lr 2e-4 \
+      --clip-frames 17          # resumes at step 600, fine-tunes on 17-frame clips
+
 Use the result with ``robo4d train --vae <out>/vae``: ``train.build_model`` loads it and applies
 ``latent_stats.json`` to the model config (rgb_latent_*, xyz_latent_*).
 """
@@ -27,7 +33,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 
 from robo4d_env.world_model.configuration_world_model import (VAE_TRAINING_PRESETS, VaeTrainingConfig,
