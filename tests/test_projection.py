@@ -3,7 +3,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robo4d_env.cameras import (CameraSpec, ShellSampling, intrinsics_from_fovy, look_at, make_camera,
+from robo4d_env.cameras import (CameraSpec, ShellSampling, intrinsics_from_fovy, make_camera,
                                 sample_shell_cameras)
 from robo4d_env.projection import (RobotPointmapConfig, RobotPointmapRenderer, minmax_normalize_sequence,
                                    project, soft_robot_mask, unproject_depth)

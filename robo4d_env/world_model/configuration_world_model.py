@@ -241,3 +241,8 @@ def get_preset(name: str, **overrides) -> tuple[WorldModelConfig, TrainingConfig
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     model_cfg, train_cfg = PRESETS[name]
     return dataclasses.replace(model_cfg, **overrides), dataclasses.replace(train_cfg)
+
+
+def with_overrides(cfg, **overrides):
+    """``dataclasses.replace`` with the overrides that are not None (unset command-line flags)."""
+    return dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})

@@ -470,14 +470,13 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         add = (lambda x: None if x is None else x.unsqueeze(0)) if single else (lambda x: x)
         ctx_rgb, ctx_pm, rob_pm, rob_m = map(add, (context_rgb, context_pointmap, robot_pointmaps, robot_masks))
         ctx_valid, ctx_rpm, ctx_rm = map(add, (context_valid, context_robot_pointmap, context_robot_mask))
-        cfg, (B, C), T = self.wm, ctx_rgb.shape[:2], rob_pm.shape[1]
+        cfg, C, T = self.wm, ctx_rgb.shape[1], rob_pm.shape[1]
         ctx_valid = torch.ones(ctx_pm.shape[:-1], dtype=torch.bool) if ctx_valid is None else ctx_valid
         ctx_rpm = torch.zeros_like(ctx_pm) if ctx_rpm is None else ctx_rpm
         ctx_rm = torch.zeros(ctx_pm.shape[:-1], dtype=torch.bool) if ctx_rm is None else ctx_rm
         rs = lambda x, mode="nearest": resize_video(x, cfg.height, cfg.width, mode)  # noqa: E731
         ctx_rgb, ctx_pm, ctx_valid, ctx_rpm, ctx_rm, rob_pm, rob_m = (
             rs(ctx_rgb, "bilinear"), rs(ctx_pm), rs(ctx_valid), rs(ctx_rpm), rs(ctx_rm), rs(rob_pm), rs(rob_m))
-        H, W = cfg.height, cfg.width
         all_rpm, all_rm = torch.cat([ctx_rpm, rob_pm], 1), torch.cat([ctx_rm, rob_m], 1)
         lo, hi = self._bounds(ctx_pm, ctx_valid, all_rpm, all_rm)
         # History in [-1, 1] pixel space (no metric round trip between chunks).

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from robo4d_env.world_model.configuration_world_model import TrainingConfig, WorldModelConfig, get_preset
+from robo4d_env.world_model.configuration_world_model import (TrainingConfig, WorldModelConfig, get_preset,
+                                                          with_overrides)
 from robo4d_env.world_model.modeling_world_model import (Kinema4DWorldModel, NonFiniteLossError,
                                                          load_world_model, training_window_indices)
 
@@ -309,11 +310,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model_cfg, train_cfg = get_preset(args.preset)
-    overrides = {"max_steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.lr,
-                 "mixed_precision": args.mixed_precision, "checkpoint_every": args.checkpoint_every,
-                 "eval_every": args.eval_every, "seed": args.seed,
-                 "num_threads": args.threads, "holdout_episodes": args.holdout_episodes}
-    train_cfg = dataclasses.replace(train_cfg, **{k: v for k, v in overrides.items() if v is not None})
+    train_cfg = with_overrides(train_cfg, max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
+                               mixed_precision=args.mixed_precision, checkpoint_every=args.checkpoint_every,
+                               eval_every=args.eval_every, seed=args.seed, num_threads=args.threads,
+                               holdout_episodes=args.holdout_episodes)
     path = train(model_cfg, train_cfg, args.data, args.out, pretrained=args.pretrained, vae=args.vae,
                  progress=not args.no_progress, latent_cache=args.latent_cache)
     print(f"wrote {path}")

@@ -25,7 +25,6 @@ Use the result with ``robo4d train --vae <out>/vae``: ``train.build_model`` load
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import shutil
@@ -36,7 +35,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from robo4d_env.world_model.configuration_world_model import (VAE_TRAINING_PRESETS, VaeTrainingConfig,
-                                                              WorldModelConfig, get_preset)
+                                                              WorldModelConfig, get_preset, with_overrides)
 from robo4d_env.world_model.modeling_world_model import (build_vae, pointmap_bounds, pointmap_to_unit,
                                                          resize_video, rgb_to_unit, unit_to_pointmap)
 from robo4d_env.world_model.train import CKPT_PREFIX, STEP_DIGITS, atomic_dir, list_checkpoints, make_dataset
@@ -307,10 +306,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model_cfg, _ = get_preset(args.preset)
-    over = {"max_steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.lr,
-            "clip_frames": args.clip_frames, "kl_weight": args.kl_weight, "eval_episodes": args.eval_episodes,
-            "checkpoint_every": args.checkpoint_every, "num_threads": args.threads}
-    tcfg = dataclasses.replace(VAE_TRAINING_PRESETS[args.preset], **{k: v for k, v in over.items() if v is not None})
+    tcfg = with_overrides(VAE_TRAINING_PRESETS[args.preset], max_steps=args.steps, batch_size=args.batch_size,
+                          learning_rate=args.lr, clip_frames=args.clip_frames, kl_weight=args.kl_weight,
+                          eval_episodes=args.eval_episodes, checkpoint_every=args.checkpoint_every,
+                          num_threads=args.threads)
     path = train_vae(model_cfg, tcfg, args.data, args.out, init_vae=args.init_vae, progress=not args.no_progress)
     print(f"wrote {path} and {Path(args.out) / EVAL_FILE}")
     return 0
