@@ -30,8 +30,6 @@ class DetectorConfig:
     robot_dilate_px: int = 1                  # robot-mask margin: edge pixels mix robot and scene
     min_points: int = 3                       # object points needed before anything is decided
     top_quantile: float = 0.9                 # robust "top of the object" (ignores stray pixels)
-    lift_m: float = 0.04                      # robosuite Lift: cube centre 4 cm above the table
-    object_half_height_m: float = 0.02        # cube half size; the visible top is this above centre
     resting_band_m: tuple[float, float] = (0.006, 0.025)   # heights only a cube *resting* on the table fills
     max_resting_points: int = 0
     lift_tcp_min_m: float = 0.05              # commanded TCP this far above the table (calibrated)

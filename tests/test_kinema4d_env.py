@@ -176,3 +176,13 @@ def test_policy_eval_benchmark_runs_end_to_end(tmp_path, tiny_checkpoint):
         assert 0.0 <= res[mode]["mean_abs_diff"] <= 1.0
     assert (tmp_path / "pe.md").exists() and (tmp_path / "pe_scatter.png").exists()
     assert (tmp_path / "pe_expert.mp4").stat().st_size > 0
+
+
+def test_corrupt_checkpoint_names_file_and_fix(tmp_path, tiny_checkpoint):
+    import shutil
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_checkpoint, bad)
+    weights = bad / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])            # a truncated copy
+    with pytest.raises(ValueError, match="robo4d train"):
+        gym.make("Kinema4D-v0", task="lift", resolution=RES, checkpoint=str(bad))

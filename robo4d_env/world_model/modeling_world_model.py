@@ -564,4 +564,8 @@ def load_world_model(path: str | Path, preset: str | None = None, height: int | 
         raise CheckpointMismatchError(
             f"{cfg_file} holds a world model with {got}, expected {exp}. "
             f"Make a matching checkpoint with: {train_command(preset or have.get('preset', 'default'))}")
-    return Kinema4DWorldModel.from_pretrained(path, **kwargs)
+    try:
+        return Kinema4DWorldModel.from_pretrained(path, **kwargs)
+    except (OSError, ValueError, RuntimeError) as e:     # truncated / corrupt safetensors, missing tensors
+        raise ValueError(f"world-model checkpoint {path} could not be loaded ({e}). Re-copy it, or make a new "
+                         f"one with: {train_command(preset or have.get('preset', 'default'))}") from e

@@ -125,12 +125,24 @@ def resume(out: Path, model, ema, optimizer, lr_scheduler) -> int:
     cfg = model.wm
     saved = load_world_model(last / "model", preset=cfg.preset, height=cfg.height, width=cfg.width)
     model.load_state_dict(saved.state_dict())
-    state = torch.load(last / "training_state.pt", weights_only=True)
-    optimizer.load_state_dict(state["optimizer"])
-    lr_scheduler.load_state_dict(state["lr_scheduler"])
+    state, step = load_training_state(last, optimizer, lr_scheduler)
     if ema is not None and state["ema"] is not None:
         ema.load_state_dict(state["ema"])
-    return json.loads((last / "state.json").read_text())["step"]
+    return step
+
+
+def load_training_state(ckpt: Path, optimizer, lr_scheduler) -> tuple[dict, int]:
+    """Optimizer and LR-scheduler state of a checkpoint this project wrote (``weights_only``: tensors
+    and plain containers only, never arbitrary pickled objects); returns (state, step)."""
+    try:
+        state = torch.load(ckpt / "training_state.pt", weights_only=True)
+        step = json.loads((ckpt / "state.json").read_text())["step"]
+    except Exception as e:  # truncated or foreign files surface as many different errors
+        raise ValueError(f"checkpoint {ckpt} is unreadable ({e}); delete that directory to resume from the "
+                         "previous checkpoint, or start over with a new --out") from e
+    optimizer.load_state_dict(state["optimizer"])
+    lr_scheduler.load_state_dict(state["lr_scheduler"])
+    return state, step
 
 
 # --------------------------------------------------------------------------------------- eval

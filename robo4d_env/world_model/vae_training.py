@@ -38,7 +38,8 @@ from robo4d_env.world_model.configuration_world_model import (VAE_TRAINING_PRESE
                                                               WorldModelConfig, get_preset, with_overrides)
 from robo4d_env.world_model.modeling_world_model import (build_vae, pointmap_bounds, pointmap_to_unit,
                                                          resize_video, rgb_to_unit, unit_to_pointmap)
-from robo4d_env.world_model.train import CKPT_PREFIX, STEP_DIGITS, atomic_dir, list_checkpoints, make_dataset
+from robo4d_env.world_model.train import (CKPT_PREFIX, STEP_DIGITS, atomic_dir, list_checkpoints, load_training_state,
+                                          make_dataset)
 
 LATENT_STATS_FILE = "latent_stats.json"
 EVAL_FILE = "vae_eval.json"
@@ -196,10 +197,7 @@ def resume_vae(out: Path, vae, optimizer, lr_scheduler) -> int:
     last = ckpts[-1]
     saved = AutoencoderKLWan.from_pretrained(last / "vae", local_files_only=True)
     vae.load_state_dict(saved.state_dict())
-    state = torch.load(last / "training_state.pt", weights_only=True)
-    optimizer.load_state_dict(state["optimizer"])
-    lr_scheduler.load_state_dict(state["lr_scheduler"])
-    return json.loads((last / "state.json").read_text())["step"]
+    return load_training_state(last, optimizer, lr_scheduler)[1]
 
 
 # --------------------------------------------------------------------------------------- training
