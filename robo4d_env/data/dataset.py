@@ -145,6 +145,13 @@ class Robo4DDataset(Dataset):
         ep = self.episodes[i // self.windows_per_episode]
         start = i % self.windows_per_episode
         idx = clip_indices(ep.n_frames, self.clip_frames)[start:start + self.window]
+        return self.frames(i // self.windows_per_episode, idx)
+
+    def frames(self, episode: int, idx: np.ndarray) -> dict:
+        """The item of episode ``episode`` (index into ``episodes``) at stored frame indices ``idx``
+        (any order, repeats allowed): same keys as ``__getitem__``."""
+        ep = self.episodes[episode]
+        idx = np.asarray(idx, dtype=np.int64)
         g = self._file(ep.path)["data"][ep.name]
         out = {k: self._views(g, k, idx) for k in CAMERA_KEYS}
         out["K"] = self._cam_attr(g, "K")

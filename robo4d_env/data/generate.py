@@ -85,6 +85,7 @@ class GenerateConfig:
     randomize: bool = True                # colours and lighting per episode seed
     camera_jitter_m: float = 0.0          # camera eye jitter per episode (with randomize)
     max_episode_steps: int | None = None  # None: the task's horizon
+    run_to_horizon: bool = False          # keep recording after success (eval clips long enough for drift)
     clip_frames: int = 17                 # clip length recorded for loaders (clipping is at load time)
     perturb_failed: bool = False          # also perturb failed demos (tests with short horizons)
     resume: bool = False
@@ -112,7 +113,8 @@ def env_kwargs(cfg: GenerateConfig) -> dict:
     from robo4d_env.envs.randomization import RandomizationConfig
     rand = RandomizationConfig(camera_jitter_m=cfg.camera_jitter_m) if cfg.randomize else None
     return dict(task=cfg.task, action_mode="ee_abs", resolution=cfg.resolution,
-                n_shell_cameras=cfg.extra_cameras, randomization=rand, horizon=cfg.max_episode_steps)
+                n_shell_cameras=cfg.extra_cameras, randomization=rand, horizon=cfg.max_episode_steps,
+                terminate_on_success=not cfg.run_to_horizon)
 
 
 def env_args(cfg: GenerateConfig) -> dict:

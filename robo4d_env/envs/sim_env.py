@@ -29,6 +29,7 @@ class SimEnvConfig:
     shell: ShellSampling = field(default_factory=ShellSampling)
     horizon: int | None = None                   # control steps before truncation; None: the task's
                                                  # (gym.make's max_episode_steps counts env steps instead)
+    terminate_on_success: bool = True            # False: run to the horizon (long clips for drift benchmarks)
     robot_pointmap_from: str = "commanded"       # "commanded" (as Kinema4D-v0 does) or "measured"
     sim_robot_segmentation: bool = False         # also render the simulator's robot mask into info
     render_observations: bool = True             # False: images are left zero (fast physics-only rollouts)
@@ -103,11 +104,12 @@ class Robo4DSimEnv(gym.Env):
             frames.append(obs)
             extras.append(extra)
             infos.append(cinfo)
-            success = success or self.backend.success()
-            if success:
+            success = self.backend.success()     # the state after this control step
+            if success and self.config.terminate_on_success:
                 break
         self._last_obs = frames[-1]
-        truncated = self._t >= self.horizon and not success
+        terminated = success and self.config.terminate_on_success
+        truncated = self._t >= self.horizon and not terminated
         info = {
             "is_success": success,
             "action_clipped": clipped,
@@ -117,7 +119,7 @@ class Robo4DSimEnv(gym.Env):
             **stack_frames(extras),
             "control_steps": len(frames),
         }
-        return frames[-1], float(success), success, truncated, info
+        return frames[-1], float(success), terminated, truncated, info
 
     def render(self):
         if self.render_mode != "rgb_array" or self._last_obs is None:

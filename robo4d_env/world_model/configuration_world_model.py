@@ -75,6 +75,11 @@ class WorldModelConfig:
     text_seq_len: int | None = None          # pad robot tokens to this many (Wan I2V hard-codes 512)
     robot_token_grid: list | None = None     # avg-pool robot latents to (t, h, w) before tokens; None: all
     domain_embedding_init_std: float = 0.02  # RGB-vs-XYZ learnable embeddings (4DNeX)
+    # ---- ablations (benchmarks.world_model): the same DiT with another condition or output
+    robot_condition: str = "pointmap"        # "pointmap" (Kinema4D) | "action": per-frame joint_pos action
+                                             # vectors embedded as the cross-attention tokens (IRASim-style)
+    predict_pointmap: bool = True            # False: RGB-only output (no world pointmap half)
+    action_dim: int = 8                      # joint_pos action: 7 commanded joints (rad) + finger opening (m)
     # ---- pointmap -> [-1, 1] image
     pointmap_norm: str = "workspace"         # "workspace": fixed metric box; "minmax": per sequence (B.1)
     # Box around the robosuite table scenes (measured on a lift dataset: x -2.0..0.26, y -0.3..3.0,
@@ -114,6 +119,8 @@ class WorldModelConfig:
         if self.height % s or self.width % s:
             raise ValueError(f"height/width {self.height}x{self.width} must be multiples of {s} "
                              f"(VAE {self.vae_spatial_factor}x times patch {self.patch_size[1]})")
+        if self.robot_condition not in ("pointmap", "action"):
+            raise ValueError(f"robot_condition must be 'pointmap' or 'action', got {self.robot_condition!r}")
         if self.pointmap_norm not in ("workspace", "minmax"):
             raise ValueError(f"pointmap_norm must be 'workspace' or 'minmax', got {self.pointmap_norm!r}")
 
@@ -164,7 +171,11 @@ class TrainingConfig:
     eval_fps: int = 8
     num_workers: int = 0
     num_threads: int | None = None           # torch intra-op threads (1 on a busy 2-core CPU); None: default
-    holdout_episodes: int = 0                # leave out the last N clips (the VAE stage's eval episodes)
+    holdout_episodes: int = 0                # leave out the last N episodes (the VAE stage's eval episodes)
+    # Training windows from a dataset path: "rollout" = stride-1 windows laid out as a rollout sees them
+    # (world_model/windows.py; what Kinema4D-v0 needs), "clip" = whole episodes resampled to clip_frames.
+    windows: str = "rollout"
+    window_known_stride: int = 2             # "rollout": every 2nd known-frame count (bounds the cache)
     seed: int = 0
 
 

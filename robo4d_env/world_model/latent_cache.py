@@ -6,6 +6,7 @@ One safetensors file (written to a temporary name, then renamed) holds, for N cl
   robot_latents float32 (N, W, z, f, h, w)    normalised robot-XYZ latents (robot NOT dropped)
   robot_mask    bool    (N, W, F, H, W_px)    pixel robot mask (the soft mask is redrawn each step)
   null_robot    float32 (z, f, h, w)          latents of the empty robot pointmap (CFG dropout)
+  actions       float32 (N, W, F, 8)          joint_pos action vectors (when the data has q_cmd)
 and in its metadata a fingerprint of the VAE weights, the config fields the latents depend on and
 the dataset's episodes; a stale cache (other VAE, preset or data) is never used.
 
@@ -24,7 +25,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch.utils.data import Dataset, Subset
 
-from robo4d_env.world_model.modeling_world_model import (XYZ, Kinema4DWorldModel, num_training_windows,
+from robo4d_env.world_model.modeling_world_model import (RGB, XYZ, Kinema4DWorldModel, action_vectors, num_training_windows,
                                                          pointmap_to_unit, resize_video, rgb_to_unit,
                                                          window_indices)
 
@@ -54,7 +55,8 @@ def _dataset_id(dataset) -> str:
         return json.dumps([_dataset_id(dataset.dataset), list(dataset.indices)])
     eps = getattr(dataset, "episodes", None)
     if eps is not None:
-        return json.dumps([(str(e.path), e.name, e.n_frames) for e in eps])
+        return json.dumps([type(dataset).__name__, getattr(dataset, "known_stride", None),
+                           [(str(e.path), e.name, e.n_frames) for e in eps]])
     return f"{type(dataset).__name__}:{len(dataset)}"
 
 
@@ -63,14 +65,22 @@ def encode_clip(model: Kinema4DWorldModel, clip: dict) -> dict:
     """One whole clip (T, ...) -> its W windows' latents, normalised exactly as ``prepare_batch``
     (with the robot not dropped): {"x0", "robot_latents", "robot_mask"} each (W, ...)."""
     cfg = model.wm
-    idx = torch.stack([window_indices(cfg, s) for s in range(num_training_windows(cfg))])   # (W, F)
+    if clip["rgb"].shape[0] == cfg.frames_per_chunk:      # already one window (RolloutWindowDataset)
+        idx = torch.arange(cfg.frames_per_chunk)[None]
+    else:
+        idx = torch.stack([window_indices(cfg, s) for s in range(num_training_windows(cfg))])   # (W, F)
     v = {k: resize_video(clip[k][idx], cfg.height, cfg.width, "bilinear" if k == "rgb" else "nearest")
          for k in KEYS}
     c = cfg.context_frames
     lo, hi = model._bounds(v["pointmap"][:, :c], v["valid"][:, :c], v["robot_pointmap"], v["robot_mask"])
-    x0 = model.encode_pair(rgb_to_unit(v["rgb"]), pointmap_to_unit(v["pointmap"], v["valid"], lo, hi))
+    # always [RGB | XYZ] (not encode_pair): one cache serves the RGB-only ablation too
+    x0 = torch.cat([model.encode(rgb_to_unit(v["rgb"]), RGB),
+                    model.encode(pointmap_to_unit(v["pointmap"], v["valid"], lo, hi), XYZ)], dim=-1)
     robot = model.encode(pointmap_to_unit(v["robot_pointmap"], v["robot_mask"], lo, hi), XYZ)
-    return {"x0": x0.float(), "robot_latents": robot.float(), "robot_mask": v["robot_mask"].bool()}
+    out = {"x0": x0.float(), "robot_latents": robot.float(), "robot_mask": v["robot_mask"].bool()}
+    if "q_cmd" in clip and "finger_cmd" in clip:          # the action-conditioned baseline's input
+        out["actions"] = action_vectors(clip["q_cmd"][idx], clip["finger_cmd"][idx])
+    return out
 
 
 def build_latent_cache(model: Kinema4DWorldModel, dataset, path: str | Path, progress: bool = True) -> Path:

@@ -14,6 +14,11 @@ Layout of one chunk of ``F = frames_per_chunk`` frames (``c = context_frames`` k
   zero-initialised projection (so a pretrained Wan starts from its unconditioned behaviour).
 * RGB and XYZ tokens share RoPE positions (``SharedRotaryPosEmbed``) and get learnable domain embeddings.
 
+Ablations (``benchmarks.world_model``), same DiT and training: ``robot_condition="action"`` replaces every
+robot-pointmap input by per-frame joint_pos action vectors embedded as the cross-attention tokens
+(IRASim/Ctrl-World style; no robot pixels in the mask or condition); ``predict_pointmap=False`` drops
+the XYZ half (RGB-only output; the robot pointmap latents then sit in the condition's only half).
+
 Frames: pointmaps are world frame, metres; images (..., H, W, 3) uint8 at the API boundary and
 (B, 3, T, H, W) in [-1, 1] inside.
 """
@@ -36,6 +41,7 @@ from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
 
 from robo4d_env.projection import soft_robot_mask
 from robo4d_env.world_model.configuration_world_model import WorldModelConfig
+from robo4d_env.world_model.windows import rollout_window_indices
 
 NUM_DOMAINS = 2            # RGB, XYZ
 RGB, XYZ = 0, 1
@@ -197,13 +203,20 @@ def training_window_indices(cfg: WorldModelConfig, generator: torch.Generator | 
     return window_indices(cfg, s)
 
 
+def action_vectors(q_cmd: torch.Tensor, finger_cmd: torch.Tensor) -> torch.Tensor:
+    """Commanded joints (..., 7) rad + finger opening (...,) m -> joint_pos action vectors (..., 8)."""
+    return torch.cat([q_cmd.float(), finger_cmd.float().unsqueeze(-1)], dim=-1)
+
+
 @dataclass
 class ChunkInputs:
-    """DiT conditioning of one chunk, all latent resolution: cond (B, z, f, h, 2w), mask (B, 4, f, h, 2w),
-    robot_latents (B, z, f, h, w) normalised."""
+    """DiT conditioning of one chunk, all latent resolution: cond (B, z, f, h, D·w), mask (B, 4, f, h, D·w)
+    (D = 2 domains, 1 for RGB-only); robot_latents (B, z, f, h, w) normalised (pointmap condition) or
+    actions (B, frames_per_chunk, action_dim) (action condition)."""
     cond: torch.Tensor
     mask: torch.Tensor
-    robot_latents: torch.Tensor
+    robot_latents: torch.Tensor | None = None
+    actions: torch.Tensor | None = None
 
 
 # --------------------------------------------------------------------------------------- model
@@ -239,14 +252,21 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
 
     @staticmethod
     def new_modules(cfg: WorldModelConfig) -> dict:
-        """The modules Kinema4D adds around Wan (all trainable): robot-token projection, domain
-        embeddings and, for Wan I2V, a null image context."""
-        robot_proj = nn.Linear(cfg.vae_z_dim, cfg.text_dim)
-        nn.init.zeros_(robot_proj.weight)        # zero-init: the robot path starts silent (ControlNet-style)
-        nn.init.zeros_(robot_proj.bias)
+        """The modules Kinema4D adds around Wan (all trainable): robot-token projection (or, for the
+        action baseline, an action MLP + per-frame embedding), domain embeddings and, for Wan I2V, a
+        null image context."""
         inner = cfg.num_attention_heads * cfg.attention_head_dim
-        out = {"robot_proj": robot_proj,
-               "domain_embedding": nn.Parameter(torch.randn(NUM_DOMAINS, inner) * cfg.domain_embedding_init_std)}
+        out = {"domain_embedding": nn.Parameter(torch.randn(NUM_DOMAINS, inner) * cfg.domain_embedding_init_std)}
+        if cfg.robot_condition == "action":
+            last = nn.Linear(cfg.text_dim, cfg.text_dim)
+            out["action_proj"] = nn.Sequential(nn.Linear(cfg.action_dim, cfg.text_dim), nn.SiLU(), last)
+            # cross-attention has no positions: a learned embedding says which frame a token belongs to
+            out["action_frame_embedding"] = nn.Parameter(
+                torch.randn(cfg.frames_per_chunk, cfg.text_dim) * cfg.domain_embedding_init_std)
+        else:
+            last = out["robot_proj"] = nn.Linear(cfg.vae_z_dim, cfg.text_dim)
+        nn.init.zeros_(last.weight)             # zero-init: the robot path starts silent (ControlNet-style)
+        nn.init.zeros_(last.bias)
         if cfg.image_dim is not None:
             # Wan I2V cross-attends to CLIP image tokens; we have no CLIP, so a learned null context.
             out["null_image_embeds"] = nn.Parameter(torch.zeros(cfg.image_seq_len, cfg.image_dim))
@@ -260,19 +280,25 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
     def from_world_model_config(cls, cfg: WorldModelConfig) -> "Kinema4DWorldModel":
         return cls(**cfg.to_dict())
 
+    @property
+    def n_domains(self) -> int:
+        """Side-by-side halves of the latent canvas: RGB | XYZ, or RGB alone."""
+        return NUM_DOMAINS if self.wm.predict_pointmap else 1
+
     # ------------------------------------------------------------------ wiring
     def attach_transformer(self, transformer: WanTransformer3DModel) -> None:
         """Install a (possibly pretrained) DiT: shared RoPE for the side-by-side halves, and the
         domain embeddings added right after its patch embedding."""
         c = transformer.config
-        transformer.rope = SharedRotaryPosEmbed(c.attention_head_dim, c.patch_size, c.rope_max_seq_len)
+        transformer.rope = SharedRotaryPosEmbed(c.attention_head_dim, c.patch_size, c.rope_max_seq_len,
+                                                self.n_domains)
         transformer.patch_embedding.register_forward_hook(self._add_domain_embedding)
         self.transformer = transformer
 
     def _add_domain_embedding(self, module, inputs, out: torch.Tensor) -> torch.Tensor:
         """Patch-embedded tokens (B, D, F', H', 2W') + the RGB embedding on the left half, XYZ on the right."""
-        half = out.shape[-1] // NUM_DOMAINS
-        emb = self.domain_embedding.to(out.dtype).repeat_interleave(half, dim=0)   # (2W', D)
+        n = self.n_domains
+        emb = self.domain_embedding[:n].to(out.dtype).repeat_interleave(out.shape[-1] // n, dim=0)  # (nW', D)
         return out + emb.t()[None, :, None, None, :]
 
     # ------------------------------------------------------------------ latents
@@ -300,27 +326,39 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         return self.vae.decode((z * std + mean).to(self.vae.dtype)).sample.clamp(-1, 1)
 
     def encode_pair(self, rgb_x: torch.Tensor, xyz_x: torch.Tensor) -> torch.Tensor:
-        """RGB and XYZ videos (B, 3, T, H, W) in [-1, 1] -> side-by-side latents (B, z, f, h, 2w)."""
+        """RGB and XYZ videos (B, 3, T, H, W) in [-1, 1] -> side-by-side latents (B, z, f, h, 2w)
+        (RGB-only models: the RGB latents (B, z, f, h, w))."""
+        if not self.wm.predict_pointmap:
+            return self.encode(rgb_x, RGB)
         return torch.cat([self.encode(rgb_x, RGB), self.encode(xyz_x, XYZ)], dim=-1)
 
     # ------------------------------------------------------------------ conditioning
-    def chunk_inputs(self, ctx_latents: torch.Tensor, robot_x: torch.Tensor, mask_px: torch.Tensor) -> ChunkInputs:
+    def chunk_inputs(self, ctx_latents: torch.Tensor, robot_x: torch.Tensor, mask_px: torch.Tensor,
+                     actions: torch.Tensor | None = None) -> ChunkInputs:
         """Condition latents and packed mask of a chunk.
 
-        ctx_latents (B, z, f_ctx, h, 2w) clean context latents; robot_x (B, 3, F, H, W) robot pointmap
-        in [-1, 1]; mask_px (B, F, H, W) float, 1 on context frames and (soft) robot pixels."""
-        return self.chunk_inputs_from_latents(ctx_latents, self.encode(robot_x, XYZ), mask_px)
+        ctx_latents (B, z, f_ctx, h, D·w) clean context latents; robot_x (B, 3, F, H, W) robot pointmap
+        in [-1, 1]; mask_px (B, F, H, W) float, 1 on context frames and (soft) robot pixels; actions
+        (B, F, action_dim) for the action-conditioned model (which never encodes the robot)."""
+        robot = None if self.wm.robot_condition == "action" else self.encode(robot_x, XYZ)
+        return self.chunk_inputs_from_latents(ctx_latents, robot, mask_px, actions)
 
-    def chunk_inputs_from_latents(self, ctx_latents: torch.Tensor, robot: torch.Tensor,
-                                  mask_px: torch.Tensor) -> ChunkInputs:
+    def chunk_inputs_from_latents(self, ctx_latents: torch.Tensor, robot: torch.Tensor | None,
+                                  mask_px: torch.Tensor, actions: torch.Tensor | None = None) -> ChunkInputs:
         """``chunk_inputs`` with the robot already encoded: robot (B, z, f, h, w) normalised latents."""
-        B, z, f, h, w = robot.shape
-        n_ctx = ctx_latents.shape[2]
-        cond = torch.zeros(B, z, f, h, NUM_DOMAINS * w, dtype=robot.dtype, device=robot.device)
+        B, z, n_ctx, h, wd = ctx_latents.shape
+        n, w, f = self.n_domains, wd // self.n_domains, self.wm.latent_frames
+        cond = torch.zeros(B, z, f, h, wd, dtype=ctx_latents.dtype, device=ctx_latents.device)
         cond[:, :, :n_ctx] = ctx_latents
-        cond[:, :, n_ctx:, :, w:] = robot[:, :, n_ctx:]        # [I_0 zero-padded | M_robot] (§3.2)
+        if self.wm.robot_condition == "action":
+            if actions is None:
+                raise ValueError("an action-conditioned world model needs per-frame actions (B, F, action_dim)")
+            mask_px = mask_px.clone()
+            mask_px[:, self.wm.context_frames:] = 0.0     # it is never told where the robot's pixels are
+        else:
+            cond[:, :, n_ctx:, :, (n - 1) * w:] = robot[:, :, n_ctx:]   # [I_0 zero-padded | M_robot] (§3.2)
         mask = pack_mask(mask_px, self.wm.vae_spatial_factor, self.wm.vae_temporal_factor)
-        return ChunkInputs(cond, mask.repeat(1, 1, 1, 1, NUM_DOMAINS).to(cond.dtype), robot)
+        return ChunkInputs(cond, mask.repeat(1, 1, 1, 1, n).to(cond.dtype), robot, actions)
 
     @torch.no_grad()
     def null_robot_latents(self, n_frames: int | None = None) -> torch.Tensor:
@@ -329,12 +367,17 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         n = n_frames or self.wm.frames_per_chunk
         return self.encode(torch.full((1, 3, n, self.wm.height, self.wm.width), -1.0), XYZ)
 
-    def robot_tokens(self, robot_latents: torch.Tensor) -> torch.Tensor:
-        """Robot latents (B, z, f, h, w) -> cross-attention tokens (B, N, text_dim), in place of text."""
-        x = robot_latents
-        if self.wm.robot_token_grid is not None:
-            x = F.adaptive_avg_pool3d(x, tuple(self.wm.robot_token_grid))
-        tokens = self.robot_proj(x.flatten(2).transpose(1, 2).to(self.robot_proj.weight.dtype))
+    def robot_tokens(self, inputs: ChunkInputs) -> torch.Tensor:
+        """Robot latents (B, z, f, h, w) -> cross-attention tokens (B, N, text_dim), in place of text
+        (action model: actions (B, F, action_dim) -> one token per frame)."""
+        if self.wm.robot_condition == "action":
+            a = inputs.actions.to(self.action_frame_embedding.dtype)
+            tokens = self.action_proj(a) + self.action_frame_embedding[: a.shape[1]]
+        else:
+            x = inputs.robot_latents
+            if self.wm.robot_token_grid is not None:
+                x = F.adaptive_avg_pool3d(x, tuple(self.wm.robot_token_grid))
+            tokens = self.robot_proj(x.flatten(2).transpose(1, 2).to(self.robot_proj.weight.dtype))
         if self.wm.text_seq_len is None:
             return tokens
         n_pad = self.wm.text_seq_len - tokens.shape[1]
@@ -348,7 +391,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         in [0, num_train_timesteps]."""
         dtype = self.transformer.dtype
         hidden = torch.cat([noisy, inputs.mask, inputs.cond], dim=1).to(dtype)
-        tokens = self.robot_tokens(inputs.robot_latents).to(dtype)
+        tokens = self.robot_tokens(inputs).to(dtype)
         image = None
         if self.wm.image_dim is not None:
             image = self.null_image_embeds.to(dtype).expand(noisy.shape[0], -1, -1)
@@ -371,10 +414,13 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         drop = torch.rand(B, generator=generator) < cfg.robot_cond_dropout
         robot_mask = v["robot_mask"] & ~drop[:, None, None, None]
         lo, hi = self._bounds(v["pointmap"][:, :c], v["valid"][:, :c], v["robot_pointmap"], robot_mask)
+        actions = self._batch_actions(batch, drop)
         with torch.no_grad():
             x0 = self.encode_pair(rgb_to_unit(v["rgb"]), pointmap_to_unit(v["pointmap"], v["valid"], lo, hi))
-            robot = self.encode(pointmap_to_unit(v["robot_pointmap"], robot_mask, lo, hi), XYZ)
-            return x0, self._training_inputs(x0, robot, robot_mask, generator)
+            robot = None
+            if self.wm.robot_condition == "pointmap":
+                robot = self.encode(pointmap_to_unit(v["robot_pointmap"], robot_mask, lo, hi), XYZ)
+            return x0, self._training_inputs(x0, robot, robot_mask, generator, actions)
 
     def prepare_cached_batch(self, batch: dict,
                              generator: torch.Generator | None = None) -> tuple[torch.Tensor, ChunkInputs]:
@@ -384,15 +430,32 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         Dropout swaps in the null-robot latents, exactly what the fresh path encodes for a dropped robot
         (with ``pointmap_norm="workspace"``; with "minmax" the cache keeps the undropped bounds)."""
         x0, robot, robot_mask = batch["x0"], batch["robot_latents"], batch["robot_mask"].bool()
+        if not self.wm.predict_pointmap:       # the cache holds [RGB | XYZ]: keep the RGB half
+            x0 = x0[..., : x0.shape[-1] // NUM_DOMAINS]
         B = x0.shape[0]
         drop = torch.rand(B, generator=generator) < self.wm.robot_cond_dropout
         robot_mask = robot_mask & ~drop[:, None, None, None]
         robot = torch.where(drop.view(B, 1, 1, 1, 1), batch["null_robot"].expand_as(robot), robot)
+        actions = self._batch_actions(batch, drop)
         with torch.no_grad():
-            return x0, self._training_inputs(x0, robot, robot_mask, generator)
+            return x0, self._training_inputs(x0, robot, robot_mask, generator, actions)
 
-    def _training_inputs(self, x0: torch.Tensor, robot: torch.Tensor, robot_mask: torch.Tensor,
-                         generator: torch.Generator | None) -> ChunkInputs:
+    def _batch_actions(self, batch: dict, drop: torch.Tensor) -> torch.Tensor | None:
+        """Action vectors (B, F, action_dim) of an action-conditioned model's batch, zeroed where the
+        condition is dropped (CFG); None for the pointmap-conditioned model."""
+        if self.wm.robot_condition != "action":
+            return None
+        if "actions" in batch:
+            a = batch["actions"]
+        elif "q_cmd" in batch and "finger_cmd" in batch:
+            a = action_vectors(batch["q_cmd"], batch["finger_cmd"])
+        else:
+            raise ValueError("the action-conditioned model trains on q_cmd and finger_cmd, which this batch "
+                             "lacks (regenerate the data with `robo4d data generate`, or rebuild the latent cache)")
+        return torch.where(drop.view(-1, 1, 1), torch.zeros_like(a), a.float())
+
+    def _training_inputs(self, x0: torch.Tensor, robot: torch.Tensor | None, robot_mask: torch.Tensor,
+                         generator: torch.Generator | None, actions: torch.Tensor | None = None) -> ChunkInputs:
         """Noisy context + soft robot mask + condition of a training chunk, from its latents."""
         cfg, B = self.wm, x0.shape[0]
         ctx = x0[:, :, :cfg.context_latent_frames]
@@ -400,7 +463,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
             torch.rand(B, generator=generator) * cfg.context_noise_max).view(B, 1, 1, 1, 1)
         mask_px = soft_robot_mask(robot_mask, cfg.soft_mask_fraction, cfg.soft_mask_value, generator)
         mask_px[:, :cfg.context_frames] = 1.0
-        return self.chunk_inputs_from_latents(ctx, robot, mask_px)
+        return self.chunk_inputs_from_latents(ctx, robot, mask_px, actions)
 
     def _bounds(self, ctx_pm, ctx_valid, robot_pm, robot_mask):
         B = ctx_pm.shape[0]
@@ -444,8 +507,11 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
             x = scheduler.step(v, t, x, return_dict=False)[0]
         return x
 
-    def decode_pair(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Side-by-side latents (B, z, f, h, 2w) -> RGB and XYZ videos (B, 3, T, H, W) in [-1, 1]."""
+    def decode_pair(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Side-by-side latents (B, z, f, h, 2w) -> RGB and XYZ videos (B, 3, T, H, W) in [-1, 1]
+        (XYZ None for an RGB-only model)."""
+        if not self.wm.predict_pointmap:
+            return self.decode(x0, RGB), None
         rgb_z, xyz_z = x0.chunk(NUM_DOMAINS, dim=-1)
         return self.decode(rgb_z, RGB), self.decode(xyz_z, XYZ)
 
@@ -455,16 +521,19 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
                 robot_masks: torch.Tensor, context_valid: torch.Tensor | None = None,
                 context_robot_pointmap: torch.Tensor | None = None, context_robot_mask: torch.Tensor | None = None,
                 generator: torch.Generator | None = None, num_steps: int | None = None,
-                guidance_scale: float | None = None, scheduler=None) -> dict:
+                guidance_scale: float | None = None, scheduler=None, actions: torch.Tensor | None = None,
+                context_actions: torch.Tensor | None = None) -> dict:
         """Generate T frames chunk by chunk (autoregressive), optionally batched (leading B axis).
 
         context_rgb (C, H, W, 3) uint8 and context_pointmap (C, H, W, 3) world metres: C >= 1 known frames
         (context_valid (C, H, W) bool, default all valid). robot_pointmaps (T, H, W, 3) world metres and
         robot_masks (T, H, W) bool: the robot in each frame to generate. context_robot_*: the robot in the
-        context frames (recommended; default none visible).
+        context frames (recommended; default none visible). actions (T, action_dim) and context_actions
+        (C, action_dim): joint_pos vectors, needed by (only) an action-conditioned model.
         Each chunk sees ``context_frames`` known frames: frame 0 is always the initial frame (memory),
-        the others the latest frames (with context_frames == 1: only the latest frame).
-        Returns {"rgb": (T, H, W, 3) uint8, "pointmap": (T, H, W, 3) float32 world metres}.
+        the others the latest frames (``windows.context_indices``, as in training).
+        Returns {"rgb": (T, H, W, 3) uint8, "pointmap": (T, H, W, 3) float32 world metres} (no
+        "pointmap" from an RGB-only model).
         """
         single = context_rgb.ndim == 4
         add = (lambda x: None if x is None else x.unsqueeze(0)) if single else (lambda x: x)
@@ -474,6 +543,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         ctx_valid = torch.ones(ctx_pm.shape[:-1], dtype=torch.bool) if ctx_valid is None else ctx_valid
         ctx_rpm = torch.zeros_like(ctx_pm) if ctx_rpm is None else ctx_rpm
         ctx_rm = torch.zeros(ctx_pm.shape[:-1], dtype=torch.bool) if ctx_rm is None else ctx_rm
+        all_act = self._rollout_actions(add(context_actions), add(actions), C, T)
         rs = lambda x, mode="nearest": resize_video(x, cfg.height, cfg.width, mode)  # noqa: E731
         ctx_rgb, ctx_pm, ctx_valid, ctx_rpm, ctx_rm, rob_pm, rob_m = (
             rs(ctx_rgb, "bilinear"), rs(ctx_pm), rs(ctx_valid), rs(ctx_rpm), rs(ctx_rm), rs(rob_pm), rs(rob_m))
@@ -484,44 +554,51 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         robot_x = pointmap_to_unit(all_rpm, all_rm, lo, hi)
         n_new, made = cfg.frames_per_chunk - cfg.context_frames, 0
         while made < T:
-            frames = self._context_indices(C + made)
-            future = torch.arange(C + made, C + made + n_new).clamp(max=C + T - 1)   # pad the last chunk
-            idx = torch.cat([frames, future])
+            idx = rollout_window_indices(cfg, C + made, C + T)
+            frames = idx[:cfg.context_frames]
             rgb_hist, xyz_hist = torch.cat(hist_rgb, 2), torch.cat(hist_xyz, 2)
             ctx_lat = self.encode_pair(rgb_hist[:, :, frames], xyz_hist[:, :, frames])
             ctx_lat = ctx_lat + cfg.context_noise_inference * randn_tensor(ctx_lat.shape, generator=generator)
             mask_px = all_rm[:, idx].float()
             mask_px[:, :cfg.context_frames] = 1.0
-            inputs = self.chunk_inputs(ctx_lat, robot_x[:, :, idx], mask_px)
-            null = self._null_inputs(ctx_lat, robot_x[:, :, idx], guidance_scale)
+            act = None if all_act is None else all_act[:, idx]
+            inputs = self.chunk_inputs(ctx_lat, robot_x[:, :, idx], mask_px, act)
+            null = self._null_inputs(ctx_lat, robot_x[:, :, idx], guidance_scale, act)
             x0 = self.sample(inputs, null, generator, num_steps, guidance_scale, scheduler)
             rgb_out, xyz_out = self.decode_pair(x0)
             keep = min(n_new, T - made)
-            hist_rgb.append(rgb_out[:, :, cfg.context_frames:cfg.context_frames + keep])
-            hist_xyz.append(xyz_out[:, :, cfg.context_frames:cfg.context_frames + keep])
+            new = slice(cfg.context_frames, cfg.context_frames + keep)
+            hist_rgb.append(rgb_out[:, :, new])
+            # RGB-only: the XYZ history is never read (encode_pair ignores it); keep its length
+            hist_xyz.append(xyz_hist[:, :, -1:].expand(-1, -1, keep, -1, -1) if xyz_out is None else xyz_out[:, :, new])
             made += keep
-        rgb = unit_to_rgb(torch.cat(hist_rgb, 2)[:, :, C:])
-        pm = unit_to_pointmap(torch.cat(hist_xyz, 2)[:, :, C:], lo, hi)
-        out = {"rgb": rgb, "pointmap": pm}
+        out = {"rgb": unit_to_rgb(torch.cat(hist_rgb, 2)[:, :, C:])}
+        if cfg.predict_pointmap:
+            out["pointmap"] = unit_to_pointmap(torch.cat(hist_xyz, 2)[:, :, C:], lo, hi)
         return {k: v[0] for k, v in out.items()} if single else out
 
-    def _context_indices(self, n_known: int) -> torch.Tensor:
-        """Indices of the context frames among ``n_known`` known frames: [0] + the latest c-1 (repeating
-        the earliest known when fewer exist); with c == 1, only the latest."""
-        c = self.wm.context_frames
-        if c == 1:
-            return torch.tensor([n_known - 1])
-        recent = torch.arange(n_known - (c - 1), n_known).clamp(min=0)
-        return torch.cat([torch.zeros(1, dtype=torch.long), recent])
+    def _rollout_actions(self, context_actions, actions, C: int, T: int) -> torch.Tensor | None:
+        """(B, C + T, action_dim) actions of an action-conditioned rollout; None otherwise."""
+        if self.wm.robot_condition != "action":
+            return None
+        if actions is None or context_actions is None:
+            raise ValueError("this world model is conditioned on actions: pass actions (T, action_dim) and "
+                             "context_actions (C, action_dim) (joint_pos vectors, see action_vectors)")
+        a = torch.cat([context_actions, actions], 1).float()
+        if a.shape[1:] != (C + T, self.wm.action_dim):
+            raise ValueError(f"actions must be (T={T}, {self.wm.action_dim}) and context_actions (C={C}, "
+                             f"{self.wm.action_dim}), got {tuple(actions.shape)} and {tuple(context_actions.shape)}")
+        return a
 
-    def _null_inputs(self, ctx_lat, robot_x, guidance_scale) -> ChunkInputs | None:
+    def _null_inputs(self, ctx_lat, robot_x, guidance_scale, actions=None) -> ChunkInputs | None:
         g = self.wm.guidance_scale if guidance_scale is None else guidance_scale
         if g <= 1.0:
             return None
         B, _, n = robot_x.shape[:3]
         mask_px = torch.zeros(B, n, self.wm.height, self.wm.width)
         mask_px[:, :self.wm.context_frames] = 1.0
-        return self.chunk_inputs(ctx_lat, torch.full_like(robot_x, -1.0), mask_px)
+        null_act = None if actions is None else torch.zeros_like(actions)
+        return self.chunk_inputs(ctx_lat, torch.full_like(robot_x, -1.0), mask_px, null_act)
 
     # ------------------------------------------------------------------ statistics
     @torch.no_grad()

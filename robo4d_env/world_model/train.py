@@ -33,6 +33,9 @@ from robo4d_env.world_model.modeling_world_model import (Kinema4DWorldModel, Non
                                                          load_world_model, training_window_indices)
 
 VIDEO_KEYS = ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask")
+ACTION_KEYS = ("q_cmd", "finger_cmd")          # the action-conditioned baseline's inputs
+# Model-config overrides of the benchmark's ablations (``robo4d train --variant``).
+VARIANTS = {"kinema4d": {}, "action": {"robot_condition": "action"}, "rgb_only": {"predict_pointmap": False}}
 CKPT_PREFIX = "step-"
 STEP_DIGITS = 8
 
@@ -47,22 +50,36 @@ class WindowCollate:
         self.generator = torch.Generator().manual_seed(seed)
 
     def __call__(self, items: list[dict]) -> dict:
-        out = {k: [] for k in VIDEO_KEYS}
+        keys = VIDEO_KEYS + tuple(k for k in ACTION_KEYS if all(k in it for it in items))
+        out = {k: [] for k in keys}
         for item in items:
             n = item["rgb"].shape[0]
-            if n != self.cfg.clip_frames:
-                raise ValueError(f"dataset clips have {n} frames, the config expects clip_frames="
-                                 f"{self.cfg.clip_frames}")
-            idx = training_window_indices(self.cfg, self.generator)
-            for k in VIDEO_KEYS:
+            if n == self.cfg.frames_per_chunk:          # already a window (RolloutWindowDataset)
+                idx = torch.arange(n)
+            elif n == self.cfg.clip_frames:
+                idx = training_window_indices(self.cfg, self.generator)
+            else:
+                raise ValueError(f"dataset items have {n} frames, the config expects clip_frames="
+                                 f"{self.cfg.clip_frames} or frames_per_chunk={self.cfg.frames_per_chunk}")
+            for k in keys:
                 out[k].append(item[k][idx])
         return {k: torch.stack(v) for k, v in out.items()}
 
 
-def make_dataset(data, cfg: WorldModelConfig):
-    """A path (file / shard dir / list) -> ``Robo4DDataset`` of whole clips; a Dataset passes through."""
+def make_dataset(data, cfg: WorldModelConfig, train_cfg: TrainingConfig | None = None):
+    """A path (file / shard dir / list) -> training items; a Dataset passes through.
+
+    ``train_cfg.windows`` "rollout" (default): ``RolloutWindowDataset`` (stride-1 windows as a rollout
+    sees them, the last ``holdout_episodes`` episodes left out); "clip": ``Robo4DDataset`` of whole
+    episodes resampled to ``clip_frames`` (the VAE stage's clips)."""
     if isinstance(data, torch.utils.data.Dataset):
         return data
+    train_cfg = train_cfg or TrainingConfig(windows="clip")
+    if train_cfg.windows == "rollout":
+        from robo4d_env.world_model.windows import RolloutWindowDataset
+        return RolloutWindowDataset(data, cfg, train_cfg.window_known_stride, train_cfg.holdout_episodes)
+    if train_cfg.windows != "clip":
+        raise ValueError(f"windows must be 'rollout' or 'clip', got {train_cfg.windows!r}")
     from robo4d_env.data.dataset import Robo4DDataset
     return Robo4DDataset(data, context_frames=1, future_frames=cfg.clip_frames - 1, clip_frames=cfg.clip_frames)
 
@@ -151,16 +168,24 @@ def write_eval_clip(model: Kinema4DWorldModel, item: dict, path: Path, fps: int,
     """Roll the model out one chunk from a clip's context; write GT | generated RGB | generated depth."""
     from robo4d_env.video import colorize_depth, write_mp4
 
+    from robo4d_env.world_model.modeling_world_model import action_vectors
+
     c = model.wm.context_frames
     n = model.wm.frames_per_chunk       # one chunk: cheap enough to run during training
+    act = {}
+    if model.wm.robot_condition == "action":
+        a = action_vectors(item["q_cmd"], item["finger_cmd"])
+        act = {"context_actions": a[:c], "actions": a[c:n]}
     out = model.rollout(item["rgb"][:c], item["pointmap"][:c], item["robot_pointmap"][c:n], item["robot_mask"][c:n],
                         context_valid=item["valid"][:c], context_robot_pointmap=item["robot_pointmap"][:c],
-                        context_robot_mask=item["robot_mask"][:c], generator=torch.Generator().manual_seed(seed))
+                        context_robot_mask=item["robot_mask"][:c], generator=torch.Generator().manual_seed(seed), **act)
     gt = item["rgb"][c:n].numpy()
-    gen, pm = out["rgb"].numpy(), out["pointmap"].numpy()
-    depth = [colorize_depth(p[..., 2], np.ones(p.shape[:2], bool)) for p in pm]
+    gen = out["rgb"].numpy()
     gt = np.stack([np.asarray(_resize_np(g, gen.shape[1:3])) for g in gt])
-    frames = np.concatenate([gt, gen, np.stack(depth)], axis=2)
+    panels = [gt, gen]
+    if "pointmap" in out:
+        panels.append(np.stack([colorize_depth(p[..., 2], np.ones(p.shape[:2], bool)) for p in out["pointmap"].numpy()]))
+    frames = np.concatenate(panels, axis=2)
     return write_mp4(path, frames, fps=fps)
 
 
@@ -226,8 +251,8 @@ def train(model_cfg: WorldModelConfig, train_cfg: TrainingConfig, data, out: str
     if train_cfg.num_threads:
         torch.set_num_threads(train_cfg.num_threads)
     accelerator = Accelerator(mixed_precision=train_cfg.mixed_precision)
-    dataset = make_dataset(data, model_cfg)
-    if train_cfg.holdout_episodes:
+    dataset = make_dataset(data, model_cfg, train_cfg)
+    if train_cfg.holdout_episodes and train_cfg.windows == "clip":
         from robo4d_env.world_model.vae_training import holdout_split
         dataset = holdout_split(dataset, train_cfg.holdout_episodes)[0]
     model = build_model(model_cfg, pretrained, vae)
@@ -317,15 +342,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latent-cache", choices=["auto", "on", "off"], default="auto",
                    help="on: encode the data once with the frozen VAE into <out>/latent_cache.safetensors and "
                         "train from it; auto: use a matching cache when present; off: encode every step")
+    p.add_argument("--variant", choices=sorted(VARIANTS), default="kinema4d",
+                   help="kinema4d: the paper's model; action / rgb_only: the benchmark's ablations "
+                        "(action-vector conditioning / RGB-only output), same DiT and training")
+    p.add_argument("--windows", choices=["rollout", "clip"],
+                   help="rollout: stride-1 windows as Kinema4D-v0 rolls out (default); clip: whole episodes")
     p.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
-    model_cfg, train_cfg = get_preset(args.preset)
+    model_cfg, train_cfg = get_preset(args.preset, **VARIANTS[args.variant])
     train_cfg = with_overrides(train_cfg, max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                                mixed_precision=args.mixed_precision, checkpoint_every=args.checkpoint_every,
                                eval_every=args.eval_every, seed=args.seed, num_threads=args.threads,
-                               holdout_episodes=args.holdout_episodes)
+                               holdout_episodes=args.holdout_episodes, windows=args.windows)
     path = train(model_cfg, train_cfg, args.data, args.out, pretrained=args.pretrained, vae=args.vae,
                  progress=not args.no_progress, latent_cache=args.latent_cache)
     print(f"wrote {path}")
