@@ -2,8 +2,12 @@
 
     python -m benchmarks.detectors --data data/lift_eval --task lift --out results.json
 
-Episode level (what an env uses: success as soon as any frame is detected) and frame level
-(reward labels: frame t+1 carries the predicate after action t).
+Episode level: the env's rule (``SuccessTracker``: ``min_consecutive_frames`` detected frames in a
+row) against the simulator's predicate holding at any frame. Use episodes that run past success
+(``robo4d data generate --run-to-horizon``): Kinema4D-v0 keeps generating until its detector fires,
+while an episode cut at the predicate's first frame gives the detector a single frame to agree on.
+Frame level: per-frame detections against the reward labels (frame t+1 carries the predicate after
+action t).
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from benchmarks.common import parser, write_results
 from robo4d_env.data.dataset import expand_paths
 from robo4d_env.data.storage import camera_key, episode_names, open_h5
 from robo4d_env.kinematics import RobotModel
-from robo4d_env.success import DetectorConfig, detect
+from robo4d_env.success import DetectorConfig, SuccessTracker, detect
 
 EYE = np.eye(4)
 
@@ -42,13 +46,14 @@ def evaluate(paths, task: str, cfg: DetectorConfig | None = None) -> dict:
             for name in tqdm(episode_names(f), desc=path.name, leave=False):
                 g = f["data"][name]
                 labels = np.r_[False, np.asarray(g["rewards"][()]) > 0.5]
-                dets = []
+                dets, tracker, ep_success = [], SuccessTracker(task, cfg), False
                 for fr in episode_frames(g, robot):
                     dets.append(detect(task, fr, cfg))
+                    ep_success = tracker.update(fr) or ep_success
                 dets = np.asarray(dets)
                 frame_agree.extend(dets == labels)
                 n_frames += len(dets)
-                ep_agree.append(bool(dets.any()) == bool(g.attrs["success"]))
+                ep_agree.append(ep_success == bool(labels.any()))
     return {"task": task, "episodes": len(ep_agree), "frames": n_frames,
             "detector_agreement": float(np.mean(ep_agree)), "frame_agreement": float(np.mean(frame_agree))}
 

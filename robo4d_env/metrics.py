@@ -111,15 +111,13 @@ def chamfer_fscore(pred_pts: np.ndarray, gt_pts: np.ndarray, threshold_m: float 
 
     Chamfer-L1 = mean of the two directions' mean nearest-neighbour Euclidean distances; F-score =
     harmonic mean of precision (pred points within the threshold of gt) and recall (the converse)."""
-    import torch
+    from scipy.spatial import cKDTree
 
-    # float64: the fast matrix-product distance loses ~0.05 mm in float32
-    p, g = torch.from_numpy(np.asarray(pred_pts, np.float64)), torch.from_numpy(np.asarray(gt_pts, np.float64))
+    p, g = np.asarray(pred_pts, np.float64), np.asarray(gt_pts, np.float64)
     if len(p) == 0 or len(g) == 0:
         return float("nan"), float("nan")
-    d = torch.cdist(p, g)
-    d_pg, d_gp = d.min(1).values, d.min(0).values
+    d_pg, d_gp = cKDTree(g).query(p)[0], cKDTree(p).query(g)[0]     # exact nearest neighbours
     chamfer = 0.5 * float(d_pg.mean() + d_gp.mean())
-    prec, rec = float((d_pg < threshold_m).float().mean()), float((d_gp < threshold_m).float().mean())
+    prec, rec = float((d_pg < threshold_m).mean()), float((d_gp < threshold_m).mean())
     f = 0.0 if prec + rec == 0 else 2 * prec * rec / (prec + rec)
     return chamfer, f

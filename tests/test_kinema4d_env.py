@@ -6,7 +6,7 @@ from gymnasium.utils.env_checker import check_env
 
 from robo4d_env.cameras import CameraSpec, make_camera
 from robo4d_env.envs.initial_frames import from_user_image
-from robo4d_env.success import detect
+from robo4d_env.success import DetectorConfig, SuccessTracker, detect
 from robo4d_env.world_model.configuration_world_model import get_preset
 from robo4d_env.world_model.modeling_world_model import CheckpointMismatchError, Kinema4DWorldModel
 
@@ -133,6 +133,11 @@ def test_lift_detector_on_ground_truth_frames():
         obs, _, term, trunc, info = env.step(expert.act(obs))
         done = term or trunc
     assert info["is_success"] and detect("lift", frame(obs, info))
+    # episode success needs consecutive detections: a one-frame blip (e.g. an occluded cube) is not one
+    lifted = {k: np.copy(v) for k, v in frame(obs, info).items()}
+    resting = frame(*env.reset(seed=11))
+    tracker = SuccessTracker("lift", DetectorConfig(min_consecutive_frames=2))
+    assert [tracker.update(f) for f in (lifted, resting, lifted, lifted)] == [False, False, False, True]
     env.close()
 
 

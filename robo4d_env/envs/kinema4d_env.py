@@ -19,7 +19,7 @@ from robo4d_env.envs.observation import observation_space, proprio_vector, stack
 from robo4d_env.envs.tasks import get_task
 from robo4d_env.kinematics import RobotConfig, RobotModel
 from robo4d_env.projection import RobotPointmapConfig, RobotPointmapRenderer, transform_points
-from robo4d_env.success import DetectorConfig, detect
+from robo4d_env.success import DetectorConfig, SuccessTracker
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 INIT_SOURCES = ("sim", "dataset", "image")
@@ -75,6 +75,7 @@ class Kinema4DEnv(gym.Env):
         self.action_space = action_space(self.action_cfg, self.robot)
         self.observation_space = observation_space(cfg.resolution, cfg.resolution, [])
         self.commander = Commander(self.robot, self.action_cfg)
+        self.success_tracker = SuccessTracker(cfg.task, cfg.detector)
         self._sim = None
         self._generator = torch.Generator()
         self._history: list[dict] | None = None
@@ -84,6 +85,10 @@ class Kinema4DEnv(gym.Env):
         from robo4d_env.world_model.modeling_world_model import load_world_model
         path = Path(self.config.checkpoint) if self.config.checkpoint else default_checkpoint(self.config.task)
         model = load_world_model(path, height=self.config.resolution, width=self.config.resolution)
+        if not model.wm.predict_pointmap or model.wm.robot_condition != "pointmap":
+            raise ValueError(f"{path} is a benchmark ablation (robot_condition={model.wm.robot_condition!r}, "
+                             f"predict_pointmap={model.wm.predict_pointmap}); Kinema4D-v0 needs the 4D model "
+                             f"conditioned on robot pointmaps: robo4d train --variant kinema4d ...")
         return model.to(self.config.device).eval()
 
     # ------------------------------------------------------------------ gym API
@@ -102,6 +107,7 @@ class Kinema4DEnv(gym.Env):
         first = {"rgb": frame["rgb"], "pointmap": frame["pointmap"], "valid": frame["valid"],
                  "robot_pointmap": rpm[0], "robot_mask": rmask[0]}
         self._history, self._t, self._done = [first], 0, False
+        self.success_tracker.reset()
         obs = self._obs(first)
         return obs, {"is_success": False, "cameras": {"main": {"K": self.K.copy(),
                                                                 "T_world_cam": self.T_world_cam.copy()}},
@@ -136,8 +142,8 @@ class Kinema4DEnv(gym.Env):
         for i, fr in enumerate(frames):
             kept.append(fr)
             self._t += 1
-            success = detect(self.task.name, {**fr, "T_world_cam": self.T_world_cam, "finger_m": fingers[i],
-                                              "tcp_world": tcp[i]}, self.config.detector)
+            success = self.success_tracker.update({**fr, "T_world_cam": self.T_world_cam, "finger_m": fingers[i],
+                                                   "tcp_world": tcp[i]})
             if success:
                 break
         self._history = [self._history[0]] + (self._history[1:] + kept)[-self.config.history_frames:]
