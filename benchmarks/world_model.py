@@ -217,6 +217,28 @@ def train_step_s(model, eps: list[dict]) -> float:
     return float(np.mean(times[1:]))
 
 
+def normalisation_check(model, eps: list[dict]) -> dict:
+    """For "workspace" (fixed box) and "minmax" (per sequence, from what a rollout knows: frame 0 and the
+    robot points): the box extent (metres per unit of the [-1, 1] image, per axis) and the fraction of
+    true future scene points that fall outside the box and would be clamped."""
+    import dataclasses
+    from robo4d_env.world_model.modeling_world_model import pointmap_bounds
+    out = {}
+    for norm in ("workspace", "minmax"):
+        cfg = dataclasses.replace(model.wm, pointmap_norm=norm)
+        ext, clamped = [], []
+        for ep in eps:
+            pts = torch.cat([ep["pointmap"][:1].reshape(1, -1, 3), ep["robot_pointmap"].reshape(1, -1, 3)], 1)
+            msk = torch.cat([ep["valid"][:1].reshape(1, -1), ep["robot_mask"].reshape(1, -1)], 1)
+            lo, hi = pointmap_bounds(cfg, pts, msk)
+            fut = ep["pointmap"][1:][ep["valid"][1:]]
+            clamped.append(float(((fut < lo) | (fut > hi)).any(-1).float().mean()))
+            ext.append(((hi - lo) / 2)[0])
+        out[norm] = {"metres_per_unit_xyz": torch.stack(ext).mean(0).tolist(),
+                     "clamped_fraction": float(np.mean(clamped))}
+    return out
+
+
 def training_wall_clock(path: str) -> dict | None:
     f = Path(path) / "training_time.json"
     return json.loads(f.read_text()) if f.exists() else None
@@ -318,6 +340,7 @@ def main(argv=None) -> int:
         out["train_step_s"] = train_step_s(m, eps)
         out["train_step_batch"] = TRAIN_STEP_BATCH
         out["training_wall_clock"] = training_wall_clock(methods[ours])
+        out["pointmap_normalisation"] = normalisation_check(m, eps)
     out["peak_rss_mb"] = peak_rss_mb()
     write_results(args.out, out)
     return 0
