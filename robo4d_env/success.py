@@ -13,8 +13,10 @@ expert demos + perturbed replays, 64 px; ``python -m benchmarks.detectors``): ep
 (goal 0.98: 4 false positives where the arm hides the whole cube for 2+ frames while the closed
 gripper is up, 1 miss where the cube was tipped 4 cm up for 2 frames), frame agreement 0.994. From the
 task camera the held cube is almost entirely hidden behind the fingers, so the rule reads the cube's
-*absence* from the table. ``stack`` and ``pick_place_can`` use thresholds derived from the task
-geometry and are not validated yet.
+*absence* from the table. ``stack`` uses thresholds derived from the task geometry, untuned: 0.90
+episode agreement on 30 ground-truth episodes run past success (6 demos + 24 perturbed replays, eval
+seeds 10000-10005; misses: after release the top cube is mostly hidden and the scene's 90% height
+quantile reads the lower cube). ``pick_place_can`` needs the bin region and is not validated.
 """
 from __future__ import annotations
 
