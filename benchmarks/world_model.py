@@ -251,11 +251,12 @@ def plot(results: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(2, 4, figsize=(16, 7))
     for ax, k in zip(axes.flat, METRICS):
-        for name, r in results.items():
+        for i, (name, r) in enumerate(results.items()):     # one colour per method in every panel
             ys = [c[k] for c in r["per_chunk"]]
             if all(y is None for y in ys):
                 continue
-            ax.plot(range(len(ys)), [np.nan if y is None else y for y in ys], marker="o", label=name)
+            ax.plot(range(len(ys)), [np.nan if y is None else y for y in ys], marker="o", label=name, color=f"C{i}")
+            ax.set_xticks(range(len(ys)))
         ax.set_title(f"{k} ({'higher' if HIGHER_IS_BETTER[k] else 'lower'} is better)")
         ax.set_xlabel("chunk index (12 frames each)")
     axes.flat[-1].axis("off")
