@@ -98,10 +98,14 @@ def pick_place_success(frame: dict, cfg: DetectorConfig) -> bool:
 DETECTORS = {"lift": lift_success, "stack": stack_success, "pick_place_can": pick_place_success}
 
 
-def detect(task: str, frame: dict, cfg: DetectorConfig | None = None) -> bool:
-    """Per-frame task predicate read from one 4D frame."""
+def _check_task(task: str) -> None:
     if task not in DETECTORS:
         raise ValueError(f"No success detector for task '{task}'. Known: {sorted(DETECTORS)}")
+
+
+def detect(task: str, frame: dict, cfg: DetectorConfig | None = None) -> bool:
+    """Per-frame task predicate read from one 4D frame."""
+    _check_task(task)
     return bool(DETECTORS[task](frame, cfg or DetectorConfig()))
 
 
@@ -109,8 +113,7 @@ class SuccessTracker:
     """Episode success from a stream of frames: ``min_consecutive_frames`` detections in a row."""
 
     def __init__(self, task: str, cfg: DetectorConfig | None = None):
-        if task not in DETECTORS:
-            raise ValueError(f"No success detector for task '{task}'. Known: {sorted(DETECTORS)}")
+        _check_task(task)               # at construction: an env with an unknown task fails at make()
         self.task, self.cfg, self.streak = task, cfg or DetectorConfig(), 0
 
     def reset(self) -> None:

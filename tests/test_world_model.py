@@ -277,3 +277,11 @@ def test_latent_cache_matches_fresh_encode_and_trains(tiny, tmp_path):
     tc = dataclasses.replace(train_cfg, max_steps=1, checkpoint_every=1, eval_every=0)
     train(cfg, tc, data, tmp_path / "run", progress=False, latent_cache="on")
     assert (tmp_path / "run" / "latent_cache.safetensors").exists() and list_checkpoints(tmp_path / "run")
+
+
+def test_holdout_applies_to_any_dataset(tiny):
+    from robo4d_env.world_model.train import make_dataset
+    cfg, _ = tiny
+    assert len(make_dataset(ClipDataset(cfg, n=3), cfg, windows="rollout", holdout_episodes=1)) == 2
+    with pytest.raises(ValueError, match="windows must be"):
+        make_dataset(ClipDataset(cfg, n=3), cfg, windows="strided")

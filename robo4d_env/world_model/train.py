@@ -66,22 +66,28 @@ class WindowCollate:
         return {k: torch.stack(v) for k, v in out.items()}
 
 
-def make_dataset(data, cfg: WorldModelConfig, train_cfg: TrainingConfig | None = None):
-    """A path (file / shard dir / list) -> training items; a Dataset passes through.
+def make_dataset(data, cfg: WorldModelConfig, windows: str = "clip", known_stride: int = 1,
+                 holdout_episodes: int = 0):
+    """Training items from a path (file / shard dir / list) or a torch Dataset (passed through), without
+    the last ``holdout_episodes`` episodes (the VAE stage's held-out ones).
 
-    ``train_cfg.windows`` "rollout" (default): ``RolloutWindowDataset`` (stride-1 windows as a rollout
-    sees them, the last ``holdout_episodes`` episodes left out); "clip": ``Robo4DDataset`` of whole
-    episodes resampled to ``clip_frames`` (the VAE stage's clips)."""
-    if isinstance(data, torch.utils.data.Dataset):
-        return data
-    train_cfg = train_cfg or TrainingConfig(windows="clip")
-    if train_cfg.windows == "rollout":
+    ``windows`` "rollout": ``RolloutWindowDataset`` (stride-1 windows as a rollout sees them, every
+    ``known_stride``-th known-frame count); "clip": ``Robo4DDataset`` of whole episodes resampled to
+    ``clip_frames`` (the VAE stage's clips)."""
+    if windows not in ("rollout", "clip"):
+        raise ValueError(f"windows must be 'rollout' or 'clip', got {windows!r}")
+    if not isinstance(data, torch.utils.data.Dataset) and windows == "rollout":
         from robo4d_env.world_model.windows import RolloutWindowDataset
-        return RolloutWindowDataset(data, cfg, train_cfg.window_known_stride, train_cfg.holdout_episodes)
-    if train_cfg.windows != "clip":
-        raise ValueError(f"windows must be 'rollout' or 'clip', got {train_cfg.windows!r}")
-    from robo4d_env.data.dataset import Robo4DDataset
-    return Robo4DDataset(data, context_frames=1, future_frames=cfg.clip_frames - 1, clip_frames=cfg.clip_frames)
+        return RolloutWindowDataset(data, cfg, known_stride, holdout_episodes)
+    if isinstance(data, torch.utils.data.Dataset):
+        dataset = data
+    else:
+        from robo4d_env.data.dataset import Robo4DDataset
+        dataset = Robo4DDataset(data, context_frames=1, future_frames=cfg.clip_frames - 1, clip_frames=cfg.clip_frames)
+    if not holdout_episodes:
+        return dataset
+    from robo4d_env.world_model.vae_training import holdout_split
+    return holdout_split(dataset, holdout_episodes)[0]
 
 
 # --------------------------------------------------------------------------------------- checkpoints
@@ -251,10 +257,8 @@ def train(model_cfg: WorldModelConfig, train_cfg: TrainingConfig, data, out: str
     if train_cfg.num_threads:
         torch.set_num_threads(train_cfg.num_threads)
     accelerator = Accelerator(mixed_precision=train_cfg.mixed_precision)
-    dataset = make_dataset(data, model_cfg, train_cfg)
-    if train_cfg.holdout_episodes and train_cfg.windows == "clip":
-        from robo4d_env.world_model.vae_training import holdout_split
-        dataset = holdout_split(dataset, train_cfg.holdout_episodes)[0]
+    dataset = make_dataset(data, model_cfg, train_cfg.windows, train_cfg.window_known_stride,
+                           train_cfg.holdout_episodes)
     model = build_model(model_cfg, pretrained, vae)
     loader = make_loader(dataset, model, model.wm, train_cfg, out, latent_cache, progress)
     if len(loader) == 0:
