@@ -47,6 +47,8 @@ class RobotPointmapConfig:
                                        # a rasteriser's pixel-centre coverage (point splats over-cover)
     min_depth_m: float = 0.01
     seed: int = 0
+    frames_per_pass: int = 8           # frames z-buffered together: larger batches fall out of cache
+                                       # (64 px, 1 thread: 56 ms/frame at 96 per pass, 34 at 8)
 
 
 class RobotPointmapRenderer:
@@ -80,28 +82,41 @@ class RobotPointmapRenderer:
         K (B, 3, 3). Returns pointmap (B, H, W, 3) float32 camera frame metres (zero off-robot)
         and mask (B, H, W) bool.
         """
+        n = self.config.frames_per_pass
+        parts = [self._render(q_arm[i:i + n], finger_m[i:i + n], T_cam_base[i:i + n], K[i:i + n], height, width)
+                 for i in range(0, q_arm.shape[0], n)]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    def _render(self, q_arm, finger_m, T_cam_base, K, height, width):
         s = self.config.supersample
         Hs, Ws = height * s, width * s
+        B = q_arm.shape[0]
         names, pts = self._samples()
-        poses = self.robot.link_poses(q_arm.float(), finger_m.float())
-        world = torch.cat([transform_points(poses[n], p.expand(q_arm.shape[0], -1, -1))
-                           for n, p in zip(names, pts)], dim=1)                   # (B, N, 3) base frame
-        cam = transform_points(T_cam_base.float(), world)                        # (B, N, 3)
         Ks = K.float().clone()
         Ks[:, :2, :] *= s
         Ks[:, 0, 2] += (s - 1) / 2.0       # pixel-centre-at-integer convention at the finer grid
         Ks[:, 1, 2] += (s - 1) / 2.0
-        uv, z = project(cam, Ks)
-        u, v = uv[..., 0].round().long(), uv[..., 1].round().long()
+        # One 3x4 matrix per link, K·[R|t]_cam<-link: each sample is touched by one affine map,
+        # straight to homogeneous pixels (u·z, v·z, z).
+        P = Ks @ T_cam_base.float()[:, :3, :]
+        poses = self.robot.link_poses(q_arm.float(), finger_m.float())
+        uvz = torch.cat([transform_points(P @ poses[n], p.expand(B, -1, -1)) for n, p in zip(names, pts)], dim=1)
+        z = uvz[..., 2]
+        inv_z = z.clamp_min(1e-9).reciprocal_()
+        uf, vf = uvz[..., 0] * inv_z, uvz[..., 1] * inv_z
+        u, v = uf.round(), vf.round()           # kept float: exact integers, no int64 copies of all points
         ok = (z > self.config.min_depth_m) & (u >= 0) & (u < Ws) & (v >= 0) & (v < Hs)
-        B = q_arm.shape[0]
-        b = torch.arange(B).unsqueeze(1).expand_as(u)
-        flat = (b * Hs * Ws + v * Ws + u)[ok]
-        zf, pf = z[ok], cam[ok]
+        bi, ni = ok.nonzero(as_tuple=True)
+        flat = bi * (Hs * Ws) + (v[bi, ni] * Ws + u[bi, ni]).long()
+        zf = z[bi, ni]
         zbuf = torch.full((B * Hs * Ws,), float("inf")).scatter_reduce(0, flat, zf, "amin")
         win = zf <= zbuf[flat]
+        # Camera-frame points of the winners only, by inverting the (unrounded) projection.
+        bw, nw, zw = bi[win], ni[win], zf[win]
+        xw = (uf[bw, nw] - Ks[bw, 0, 2]) * zw / Ks[bw, 0, 0]
+        yw = (vf[bw, nw] - Ks[bw, 1, 2]) * zw / Ks[bw, 1, 1]
         fine = torch.zeros(B * Hs * Ws, 3)
-        fine[flat[win]] = pf[win]
+        fine[flat[win]] = torch.stack([xw, yw, zw], dim=-1)
         return self._downsample(fine.view(B, Hs, Ws, 3), zbuf.view(B, Hs, Ws), height, width)
 
     def _downsample(self, fine, zbuf, H, W):
