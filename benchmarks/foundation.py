@@ -157,6 +157,9 @@ def plot(errs: dict, path: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+SECTIONS = ("fk", "ik", "pointmap", "speed", "experts")
+
+
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--expert-episodes", type=int, default=50)
@@ -165,24 +168,31 @@ def main() -> None:
     p.add_argument("--ik-targets", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", default=None, help="tracking-error histogram (png); default beside --out")
+    p.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                   help="run only these sections (e.g. --only speed after a renderer change)")
     a = p.parse_args()
     res = {}
-    res.update(fk_vs_mujoco(a.fk_configs, a.seed))
-    res.update(ik_figures(a.ik_targets, a.seed))
-    for px in (64, 128):
-        res.update(pointmap_vs_sim(px, a.pointmap_frames, a.seed))
-    res.update(speed(a.seed))
-    experts, errs = {}, {}
-    for task in ("lift", "stack", "pick_place_can"):
-        experts[task], errs[task] = tracking_and_experts(task, a.expert_episodes, a.seed + 1000)
-    allerr = np.concatenate([np.asarray(e) for e in errs.values()])
-    res["tracking_median_err_m"] = float(np.median(allerr))
-    res["tracking_p95_err_m"] = float(np.percentile(allerr, 95))
-    res["tracking_per_task_median_err_m"] = {t: float(np.median(e)) for t, e in errs.items()}
-    res["expert_success"] = {t: v["rate"] for t, v in experts.items()}
-    res["expert_episodes"] = a.expert_episodes
+    if "fk" in a.only:
+        res.update(fk_vs_mujoco(a.fk_configs, a.seed))
+    if "ik" in a.only:
+        res.update(ik_figures(a.ik_targets, a.seed))
+    if "pointmap" in a.only:
+        for px in (64, 128):
+            res.update(pointmap_vs_sim(px, a.pointmap_frames, a.seed))
+    if "speed" in a.only:
+        res.update(speed(a.seed))
+    if "experts" in a.only:
+        experts, errs = {}, {}
+        for task in ("lift", "stack", "pick_place_can"):
+            experts[task], errs[task] = tracking_and_experts(task, a.expert_episodes, a.seed + 1000)
+        allerr = np.concatenate([np.asarray(e) for e in errs.values()])
+        res["tracking_median_err_m"] = float(np.median(allerr))
+        res["tracking_p95_err_m"] = float(np.percentile(allerr, 95))
+        res["tracking_per_task_median_err_m"] = {t: float(np.median(e)) for t, e in errs.items()}
+        res["expert_success"] = {t: v["rate"] for t, v in experts.items()}
+        res["expert_episodes"] = a.expert_episodes
+        plot(errs, a.plot or str(a.out).replace(".json", "") + "_tracking.png")
     res["peak_rss_mb"] = peak_rss_mb()
-    plot(errs, a.plot or str(a.out).replace(".json", "") + "_tracking.png")
     write_results(a.out, res)
 
 

@@ -84,3 +84,7 @@ def test_robot_pointmap_is_batched_and_in_front_of_camera(robot):
     # Each frame of a batch equals rendering it alone.
     pm1, mask1 = r.render(q[1:2], torch.full((1,), 0.04), T[:1], K[:1], 32, 32)
     assert torch.equal(mask1[0], mask[1]) and torch.allclose(pm1[0], pm[1])
+    # Every robot pixel holds a surface point that projects back into that pixel.
+    uv, _ = project(pm[mask], K[0])
+    b, v, u = mask.nonzero(as_tuple=True)
+    assert torch.all((uv[:, 0] - u).abs() <= 0.5 + 1e-3) and torch.all((uv[:, 1] - v).abs() <= 0.5 + 1e-3)
