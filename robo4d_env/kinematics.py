@@ -57,6 +57,10 @@ class IKResult:
     rot_err_rad: torch.Tensor  # (B,)
     converged: torch.Tensor    # (B,) bool
 
+    def row(self, i: int) -> "IKResult":
+        """Target ``i`` alone, as a batch of one."""
+        return IKResult(*(getattr(self, f)[i:i + 1] for f in ("q", "pos_err_m", "rot_err_rad", "converged")))
+
 
 def _resolve_package_uri(urdf_path: Path):
     """Map `package://<pkg>/...` mesh URIs to files beside the URDF (ROS layout: <pkg>/urdf/x.urdf)."""
@@ -247,29 +251,30 @@ class RobotModel:
     # ------------------------------------------------------------------ IK
     @torch.no_grad()
     def ik(self, T_target: torch.Tensor, q_init: torch.Tensor | None = None,
-           generator: torch.Generator | None = None) -> IKResult:
+           generator: torch.Generator | None = None, restarts: bool = True) -> IKResult:
         """Damped-least-squares IK for TCP targets (B, 4, 4), warm-started from q_init (B, 7).
 
-        Targets that do not converge from the warm start are retried from random configurations;
-        the result is always the closest solution found (never raises for unreachable targets).
+        Targets that do not converge from the warm start are retried from random configurations
+        (unless ``restarts`` is False); the result is always the closest solution found (never raises
+        for unreachable targets). Each target's warm-start solve is independent of the others in the batch.
         """
         # Thousands of tiny (7x7) ops: intra-op threads only add contention (measured 20x slower
         # on 2 busy cores), so IK runs single-threaded and restores the caller's setting.
         n_threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return self._ik(T_target, q_init, generator)
+            return self._ik(T_target, q_init, generator, restarts)
         finally:
             torch.set_num_threads(n_threads)
 
     def _ik(self, T_target: torch.Tensor, q_init: torch.Tensor | None = None,
-           generator: torch.Generator | None = None) -> IKResult:
+            generator: torch.Generator | None = None, restarts: bool = True) -> IKResult:
         cfg = self.config
         B = T_target.shape[0]
         q0 = self.home_q.expand(B, 7).clone() if q_init is None else q_init.to(self.device).clone()
         best = self._dls(T_target, q0)
         todo = (~best.converged).nonzero().squeeze(1)
-        if cfg.ik_restarts > 0 and todo.numel() > 0:
+        if restarts and cfg.ik_restarts > 0 and todo.numel() > 0:
             # All restarts of all failed targets in one batch. A restart replaces the warm-start
             # result only if it converges (closest to q_init among those): for an unreachable target
             # the warm-started DLS result is the continuous "closest reach", not a jump to another branch.

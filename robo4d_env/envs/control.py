@@ -12,7 +12,7 @@ from pytorch_kinematics.transforms.rotation_conversions import axis_angle_to_mat
 import torch
 from gymnasium import spaces
 
-from robo4d_env.kinematics import GripperModel, RobotModel
+from robo4d_env.kinematics import GripperModel, IKResult, RobotModel
 
 ACTION_MODES = ("ee_abs", "ee_delta", "joint_pos")
 ACTION_DIMS = {"ee_abs": 7, "ee_delta": 7, "joint_pos": 8}   # last entry: gripper, -1 open .. 1 closed
@@ -93,34 +93,37 @@ class Commander:
 
     def step(self, a: np.ndarray) -> dict:
         """One control step from a validated (A,) action. Updates and returns the commanded state."""
-        mode, info = self.cfg.mode, {"ik_unreachable": False, "target_clipped": False}
+        return step_commanders([self], [a])[0]
+
+    def _target(self, a: np.ndarray, info: dict) -> torch.Tensor | None:
+        """The TCP target (4, 4) base frame of an end-effector action (clamped to the workspace);
+        joint_pos actions are applied here and give None."""
+        mode = self.cfg.mode
         if mode == "joint_pos":
             q = torch.clamp(torch.as_tensor(a[:7], dtype=torch.float32), self.robot.q_low, self.robot.q_high)
             self.q_cmd = self._rate_limit(q, info)
             self.T_target = self.robot.fk(q[None])[0]
+            return None
+        if mode == "ee_abs":
+            T = pose_to_matrix(a[:3], a[3:6])
         else:
-            if mode == "ee_abs":
-                T = pose_to_matrix(a[:3], a[3:6])
-            else:
-                T = self.T_target.clone()
-                T[:3, 3] += torch.as_tensor(a[:3] * self.cfg.delta_pos_scale_m, dtype=torch.float32)
-                dR = axis_angle_to_matrix(torch.as_tensor(a[3:6] * self.cfg.delta_rot_scale_rad,
-                                                             dtype=torch.float32))
-                T[:3, :3] = dR @ T[:3, :3]
-            lo, hi = torch.tensor(self.cfg.pos_low_m), torch.tensor(self.cfg.pos_high_m)
-            clamped = torch.clamp(T[:3, 3], lo, hi)
-            info["target_clipped"] = bool((clamped != T[:3, 3]).any())
-            T[:3, 3] = clamped
-            res = self.robot.ik(T[None], self.q_cmd[None], generator=self.generator)
-            self.q_cmd = self._rate_limit(res.q[0], info)
-            info["ik_unreachable"] = not bool(res.converged[0])
-            info["ik_pos_err_m"] = float(res.pos_err_m[0])
-            info["ik_rot_err_rad"] = float(res.rot_err_rad[0])
-            # Unreachable: keep the pose actually reached, so deltas do not wind up beyond reach.
-            self.T_target = T if not info["ik_unreachable"] else self.robot.fk(self.q_cmd[None])[0]
-        self.gripper.step(float(a[-1]))
-        info["gripper_cmd"] = float(a[-1])
-        return info
+            T = self.T_target.clone()
+            T[:3, 3] += torch.as_tensor(a[:3] * self.cfg.delta_pos_scale_m, dtype=torch.float32)
+            dR = axis_angle_to_matrix(torch.as_tensor(a[3:6] * self.cfg.delta_rot_scale_rad, dtype=torch.float32))
+            T[:3, :3] = dR @ T[:3, :3]
+        lo, hi = torch.tensor(self.cfg.pos_low_m), torch.tensor(self.cfg.pos_high_m)
+        clamped = torch.clamp(T[:3, 3], lo, hi)
+        info["target_clipped"] = bool((clamped != T[:3, 3]).any())
+        T[:3, 3] = clamped
+        return T
+
+    def _apply_ik(self, T: torch.Tensor, res: IKResult, info: dict) -> None:
+        self.q_cmd = self._rate_limit(res.q[0], info)
+        info["ik_unreachable"] = not bool(res.converged[0])
+        info["ik_pos_err_m"] = float(res.pos_err_m[0])
+        info["ik_rot_err_rad"] = float(res.rot_err_rad[0])
+        # Unreachable: keep the pose actually reached, so deltas do not wind up beyond reach.
+        self.T_target = T if not info["ik_unreachable"] else self.robot.fk(self.q_cmd[None])[0]
 
     def _rate_limit(self, q: torch.Tensor, info: dict) -> torch.Tensor:
         """Joint targets move at most the URDF velocity limit per control step (real arms can't jump)."""
@@ -132,3 +135,27 @@ class Commander:
     @property
     def finger_m(self) -> float:
         return self.gripper.finger_m
+
+
+def step_commanders(commanders: list[Commander], actions: list[np.ndarray]) -> list[dict]:
+    """One control step of several commanders (one per env) with a single batched IK solve.
+
+    Warm-started solves are independent per target, so a batch gives each env what it alone would
+    get; the rare target that does not converge is re-solved alone with its env's own restart
+    generator, keeping every env's randomness its own."""
+    infos = [{"ik_unreachable": False, "target_clipped": False} for _ in commanders]
+    targets = [c._target(a, i) for c, a, i in zip(commanders, actions, infos)]
+    rows = [k for k, T in enumerate(targets) if T is not None]
+    if rows:
+        robot = commanders[0].robot
+        T = torch.stack([targets[k] for k in rows])
+        q0 = torch.stack([commanders[k].q_cmd for k in rows])
+        res = robot.ik(T, q0, restarts=False)
+        for j, k in enumerate(rows):
+            r = res.row(j) if bool(res.converged[j]) else \
+                robot.ik(T[j:j + 1], q0[j:j + 1], generator=commanders[k].generator)
+            commanders[k]._apply_ik(targets[k], r, infos[k])
+    for c, a, info in zip(commanders, actions, infos):
+        c.gripper.step(float(a[-1]))
+        info["gripper_cmd"] = float(a[-1])
+    return infos

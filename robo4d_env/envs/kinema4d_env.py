@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from robo4d_env.envs import initial_frames
-from robo4d_env.envs.control import ActionConfig, Commander, action_space, check_action
+from robo4d_env.envs.control import ActionConfig, Commander, action_space, check_action, step_commanders
 from robo4d_env.envs.observation import observation_space, proprio_vector, stack_frames
 from robo4d_env.envs.tasks import get_task
 from robo4d_env.kinematics import RobotConfig, RobotModel
@@ -121,17 +121,7 @@ class Kinema4DEnv(gym.Env):
 
     def plan_step(self, action) -> dict:
         """Kinematics of one step: validated actions -> commanded joints and fingers per control step."""
-        if self._history is None:
-            raise gym.error.ResetNeeded("Cannot call step() before reset().")
-        if self._done:
-            raise gym.error.ResetNeeded("The episode has ended (terminated or truncated): call reset().")
-        actions, clipped = check_action(action, self.action_space)
-        qs, fingers, cinfos = [], [], []
-        for a in actions:
-            cinfos.append(self.commander.step(a))
-            qs.append(self.commander.q_cmd.clone())
-            fingers.append(self.commander.finger_m)
-        return {"qs": qs, "fingers": fingers, "cinfos": cinfos, "clipped": clipped}
+        return plan_steps([self], [action])[0]
 
     def finish_step(self, plan: dict, frames: list[dict]):
         """Success detection on the generated frames, history update, and the gym step tuple."""
@@ -237,3 +227,23 @@ def generate_frames(envs: list[Kinema4DEnv], rpms: list[np.ndarray], rmasks: lis
                         "valid": valid[i], "robot_pointmap": rpms[b][i], "robot_mask": rmasks[b][i]}
                        for i in range(len(rpms[b]))])
     return result
+
+
+def plan_steps(envs: list[Kinema4DEnv], actions: list) -> list[dict]:
+    """Kinematics of one env step for several envs: per control step, one batched IK for all of them.
+    Returns per env {"qs", "fingers", "cinfos", "clipped"}, one entry per control step."""
+    checked = []
+    for env, action in zip(envs, actions):
+        if env._history is None:
+            raise gym.error.ResetNeeded("Cannot call step() before reset().")
+        if env._done:
+            raise gym.error.ResetNeeded("The episode has ended (terminated or truncated): call reset().")
+        checked.append(check_action(action, env.action_space))
+    plans = [{"qs": [], "fingers": [], "cinfos": [], "clipped": clipped} for _, clipped in checked]
+    for t in range(len(checked[0][0])):
+        infos = step_commanders([e.commander for e in envs], [acts[t] for acts, _ in checked])
+        for env, plan, info in zip(envs, plans, infos):
+            plan["cinfos"].append(info)
+            plan["qs"].append(env.commander.q_cmd.clone())
+            plan["fingers"].append(env.commander.finger_m)
+    return plans

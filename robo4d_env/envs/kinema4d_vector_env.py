@@ -1,4 +1,4 @@
-"""Batched Kinema4D-v0: N generated worlds whose kinematics and world-model calls are one batch.
+"""Batched Kinema4D-v0: N generated worlds whose IK, robot rendering and world-model calls are one batch each.
 
 ``gym.make_vec("Kinema4D-v0", num_envs=N, ...)``. Autoreset follows gymnasium 1.x's default
 (next step): the step after an episode ends resets that sub-env, ignores its action and returns
@@ -11,7 +11,7 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
-from robo4d_env.envs.kinema4d_env import GenEnvConfig, Kinema4DEnv, generate_frames
+from robo4d_env.envs.kinema4d_env import GenEnvConfig, Kinema4DEnv, generate_frames, plan_steps
 
 
 class Kinema4DVectorEnv(VectorEnv):
@@ -50,14 +50,14 @@ class Kinema4DVectorEnv(VectorEnv):
         term = np.zeros(self.num_envs, dtype=bool)
         trunc = np.zeros(self.num_envs, dtype=bool)
         success = np.zeros(self.num_envs, dtype=bool)
-        active, plans = [], []
+        active = []
         for i, env in enumerate(self.envs):
             if self._needs_reset[i]:
                 out_obs[i], _ = env.reset(options=self._reset_options)
             else:
                 active.append(i)
-                plans.append(env.plan_step(actions[i]))
         if active:
+            plans = plan_steps([self.envs[i] for i in active], [actions[i] for i in active])
             rpms, rmasks = self._robot_pointmaps([self.envs[i] for i in active], plans)
             frames = generate_frames([self.envs[i] for i in active], rpms, rmasks)
             for i, plan, fr in zip(active, plans, frames):
