@@ -8,10 +8,11 @@ A frame here: ``pointmap`` (H, W, 3) float32 camera frame metres, ``valid`` (H, 
 ``robot_mask`` (H, W) bool, ``T_world_cam`` (4, 4), ``finger_m`` each finger's opening (metres),
 ``tcp_world`` (3,) the commanded tool-centre point, world frame.
 
-Status: ``lift`` is measured on 200 ground-truth lift episodes run past success (eval seeds 10000-10019,
-expert demos + perturbed replays, 64 px; ``python -m benchmarks.detectors``): episode agreement 0.975
-(goal 0.98: 4 false positives where the arm hides the whole cube for 2+ frames while the closed
-gripper is up, 1 miss where the cube was tipped 4 cm up for 2 frames), frame agreement 0.994. From the
+Status: ``lift`` is calibrated on 200 ground-truth lift episodes run past success (eval seeds
+10000-10019, expert demos + perturbed replays, 64 px; ``python -m benchmarks.detectors``) and validated
+on 200 fresh ones (seeds 10020-10039): episode agreement 0.98 / 0.99, frame agreement 0.994 / 0.993.
+The calibration misses are 2 false positives where the arm hides the whole cube for 5 frames while the
+closed gripper is up, and 1 miss where the cube was tipped 4 cm up for 2 frames. From the
 task camera the held cube is almost entirely hidden behind the fingers, so the rule reads the cube's
 *absence* from the table. ``stack`` uses thresholds derived from the task geometry, untuned: 0.90
 episode agreement on 30 ground-truth episodes run past success (6 demos + 24 perturbed replays, eval
@@ -42,9 +43,10 @@ class DetectorConfig:
     released_finger_m: float = 0.025          # fingers this open: the gripper no longer holds
     target_box_xy_m: tuple[float, float, float, float] | None = None   # pick-place: x0, x1, y0, y1
     in_bin_max_height_m: float = 0.12         # object points below this above the table = inside
-    # Episode success needs this many detected frames in a row: on 40 ground-truth lift episodes run
-    # past success, 1 frame gave 1 false positive (a cube hidden by the arm for one frame), 2 gave none.
-    min_consecutive_frames: int = 2
+    # Episode success needs this many detected frames in a row (the arm can hide the cube for a few
+    # frames). On the 200 calibration episodes, 1/2/3/4 frames gave 0.960/0.975/0.980/0.985: 3 is the
+    # smallest meeting the 0.98 goal; on 200 fresh episodes it gives 0.99.
+    min_consecutive_frames: int = 3
 
 
 def scene_points(frame: dict, cfg: DetectorConfig) -> np.ndarray:
