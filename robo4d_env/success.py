@@ -11,8 +11,8 @@ A frame here: ``pointmap`` (H, W, 3) float32 camera frame metres, ``valid`` (H, 
 Status: ``lift`` is calibrated on 200 ground-truth lift episodes run past success (eval seeds
 10000-10019, expert demos + perturbed replays, 64 px; ``python -m benchmarks.detectors``) and validated
 on 200 fresh ones (seeds 10020-10039): episode agreement 0.98 / 0.99, frame agreement 0.994 / 0.993.
-The calibration misses are 2 false positives where the arm hides the whole cube for 5 frames while the
-closed gripper is up, and 1 miss where the cube was tipped 4 cm up for 2 frames. From the
+The calibration errors are 3 false positives where the arm hides the whole cube for 3-5 frames while
+the closed gripper is up, and 1 miss where the cube was tipped 4 cm up for only 2 frames. From the
 task camera the held cube is almost entirely hidden behind the fingers, so the rule reads the cube's
 *absence* from the table. ``stack`` uses thresholds derived from the task geometry, untuned: 0.90
 episode agreement on 30 ground-truth episodes run past success (6 demos + 24 perturbed replays, eval
