@@ -251,35 +251,36 @@ class RobotModel:
     # ------------------------------------------------------------------ IK
     @torch.no_grad()
     def ik(self, T_target: torch.Tensor, q_init: torch.Tensor | None = None,
-           generator: torch.Generator | None = None, restarts: bool = True) -> IKResult:
+           generator: torch.Generator | list[torch.Generator] | None = None) -> IKResult:
         """Damped-least-squares IK for TCP targets (B, 4, 4), warm-started from q_init (B, 7).
 
-        Targets that do not converge from the warm start are retried from random configurations
-        (unless ``restarts`` is False); the result is always the closest solution found (never raises
-        for unreachable targets). Each target's warm-start solve is independent of the others in the batch.
+        Targets that do not converge from the warm start are retried from random configurations drawn
+        from ``generator``, or from ``generator[i]`` for target i when a list is given (one per env of a
+        vector env: each target's result is then independent of the rest of the batch); the result is
+        always the closest solution found (never raises for unreachable targets).
         """
         # Thousands of tiny (7x7) ops: intra-op threads only add contention (measured 20x slower
         # on 2 busy cores), so IK runs single-threaded and restores the caller's setting.
         n_threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return self._ik(T_target, q_init, generator, restarts)
+            return self._ik(T_target, q_init, generator)
         finally:
             torch.set_num_threads(n_threads)
 
     def _ik(self, T_target: torch.Tensor, q_init: torch.Tensor | None = None,
-            generator: torch.Generator | None = None, restarts: bool = True) -> IKResult:
+            generator: torch.Generator | list[torch.Generator] | None = None) -> IKResult:
         cfg = self.config
         B = T_target.shape[0]
         q0 = self.home_q.expand(B, 7).clone() if q_init is None else q_init.to(self.device).clone()
         best = self._dls(T_target, q0)
         todo = (~best.converged).nonzero().squeeze(1)
-        if restarts and cfg.ik_restarts > 0 and todo.numel() > 0:
+        if cfg.ik_restarts > 0 and todo.numel() > 0:
             # All restarts of all failed targets in one batch. A restart replaces the warm-start
             # result only if it converges (closest to q_init among those): for an unreachable target
             # the warm-started DLS result is the continuous "closest reach", not a jump to another branch.
             R, n = cfg.ik_restarts, todo.numel()
-            u = torch.rand((R * n, 7), generator=generator, device=self.device)
+            u = self._restart_draws(R, todo, generator)
             qr = self.q_low + u * (self.q_high - self.q_low)
             cand = self._dls(T_target[todo].repeat(R, 1, 1), qr, cfg.ik_max_iters * 2)
             dist = (cand.q - q0[todo].repeat(R, 1)).norm(dim=1)
@@ -290,6 +291,14 @@ class RobotModel:
             for name in ("q", "pos_err_m", "rot_err_rad", "converged"):
                 getattr(best, name)[idx] = getattr(cand, name)[pick]
         return best
+
+    def _restart_draws(self, R: int, todo: torch.Tensor, generator) -> torch.Tensor:
+        """Uniform draws (R * n, 7) for R restarts of the n failed targets ``todo``; row r·n + j is
+        restart r of target todo[j]."""
+        if not isinstance(generator, (list, tuple)):
+            return torch.rand((R * todo.numel(), 7), generator=generator, device=self.device)
+        per_target = [torch.rand((R, 7), generator=generator[i], device=self.device) for i in todo.tolist()]
+        return torch.stack(per_target, dim=1).reshape(R * todo.numel(), 7)
 
     def _dls(self, T_target: torch.Tensor, q: torch.Tensor, iters: int | None = None) -> IKResult:
         """Damped least squares with clamped task-space error, keeping the best iterate per target

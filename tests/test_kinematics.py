@@ -79,3 +79,16 @@ def test_gripper_model_is_rate_limited():
     widths = [g.step(1.0) for _ in range(16)]
     assert widths[0] > widths[3] > widths[-1]
     assert widths[-1] < 0.002
+
+
+def test_batched_ik_with_per_target_generators_matches_solving_each_alone(robot):
+    # Far targets from the home pose: 2 of these 6 do not converge from the warm start, so restarts
+    # run, each target's drawn from its own generator.
+    T = robot.fk(robot.random_q(6, torch.Generator().manual_seed(5)))
+    q0 = robot.home_q.expand(6, 7)
+    gens = lambda: [torch.Generator().manual_seed(100 + i) for i in range(6)]  # noqa: E731
+    batched = robot.ik(T, q0, generator=gens())
+    alone = [robot.ik(T[i:i + 1], q0[i:i + 1], generator=g) for i, g in enumerate(gens())]
+    for i, r in enumerate(alone):
+        torch.testing.assert_close(batched.q[i], r.q[0], atol=1e-5, rtol=0)
+        assert bool(batched.converged[i]) == bool(r.converged[0])

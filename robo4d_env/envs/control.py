@@ -140,9 +140,8 @@ class Commander:
 def step_commanders(commanders: list[Commander], actions: list[np.ndarray]) -> list[dict]:
     """One control step of several commanders (one per env) with a single batched IK solve.
 
-    Warm-started solves are independent per target, so a batch gives each env what it alone would
-    get; the rare target that does not converge is re-solved alone with its env's own restart
-    generator, keeping every env's randomness its own."""
+    Each target's solve, restarts included (drawn from its env's own generator), is independent of
+    the rest of the batch, so a batch gives each env what it alone would get."""
     infos = [{"ik_unreachable": False, "target_clipped": False} for _ in commanders]
     targets = [c._target(a, i) for c, a, i in zip(commanders, actions, infos)]
     rows = [k for k, T in enumerate(targets) if T is not None]
@@ -150,11 +149,9 @@ def step_commanders(commanders: list[Commander], actions: list[np.ndarray]) -> l
         robot = commanders[0].robot
         T = torch.stack([targets[k] for k in rows])
         q0 = torch.stack([commanders[k].q_cmd for k in rows])
-        res = robot.ik(T, q0, restarts=False)
+        res = robot.ik(T, q0, generator=[commanders[k].generator for k in rows])
         for j, k in enumerate(rows):
-            r = res.row(j) if bool(res.converged[j]) else \
-                robot.ik(T[j:j + 1], q0[j:j + 1], generator=commanders[k].generator)
-            commanders[k]._apply_ik(targets[k], r, infos[k])
+            commanders[k]._apply_ik(targets[k], res.row(j), infos[k])
     for c, a, info in zip(commanders, actions, infos):
         c.gripper.step(float(a[-1]))
         info["gripper_cmd"] = float(a[-1])
