@@ -285,3 +285,21 @@ def test_holdout_applies_to_any_dataset(tiny):
     assert len(make_dataset(ClipDataset(cfg, n=3), cfg, windows="rollout", holdout_episodes=1)) == 2
     with pytest.raises(ValueError, match="windows must be"):
         make_dataset(ClipDataset(cfg, n=3), cfg, windows="strided")
+
+
+def test_fast_rms_norm_matches_diffusers_vae(tiny):
+    """build_vae's sum-of-squares RMS norm (a CPU speed-up) decodes and encodes what diffusers' own does."""
+    from diffusers import AutoencoderKLWan
+
+    cfg, _ = tiny
+    torch.manual_seed(0)
+    fast = build_vae(cfg)
+    plain = AutoencoderKLWan(**fast.config)
+    plain.load_state_dict(fast.state_dict())
+    assert any(type(m).__name__ == "WanRMS_norm" for m in plain.modules())
+    assert not any(type(m).__name__ == "WanRMS_norm" for m in fast.modules())
+    x = torch.rand(2, 3, 5, 32, 32) * 2 - 1
+    with torch.no_grad():
+        z_fast, z_plain = fast.encode(x).latent_dist.mode(), plain.encode(x).latent_dist.mode()
+        torch.testing.assert_close(z_fast, z_plain, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(fast.decode(z_plain).sample, plain.decode(z_plain).sample, atol=1e-5, rtol=1e-4)

@@ -41,6 +41,7 @@ from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
 
 from robo4d_env.projection import soft_robot_mask
 from robo4d_env.world_model.configuration_world_model import WorldModelConfig
+from robo4d_env.world_model.fast_norm import use_fast_rms_norm
 from robo4d_env.world_model.windows import rollout_window_indices
 
 NUM_DOMAINS = 2            # RGB, XYZ
@@ -85,11 +86,11 @@ class SharedRotaryPosEmbed(WanRotaryPosEmbed):
 # --------------------------------------------------------------------------------------- builders
 def build_vae(cfg: WorldModelConfig) -> AutoencoderKLWan:
     """A randomly initialised Wan video VAE with the config's dims (latent stats 0/1: ours are in cfg)."""
-    return AutoencoderKLWan(
+    return use_fast_rms_norm(AutoencoderKLWan(
         base_dim=cfg.vae_base_dim, z_dim=cfg.vae_z_dim, dim_mult=list(cfg.vae_dim_mult),
         num_res_blocks=cfg.vae_num_res_blocks, temperal_downsample=list(cfg.vae_temporal_downsample),
         latents_mean=[0.0] * cfg.vae_z_dim, latents_std=[1.0] * cfg.vae_z_dim,
-    )
+    ))
 
 
 def transformer_kwargs(cfg: WorldModelConfig) -> dict:

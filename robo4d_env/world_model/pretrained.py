@@ -12,6 +12,7 @@ from accelerate import init_empty_weights
 from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
 from robo4d_env.world_model.configuration_world_model import WorldModelConfig
+from robo4d_env.world_model.fast_norm import use_fast_rms_norm
 from robo4d_env.world_model.modeling_world_model import Kinema4DWorldModel, transformer_kwargs
 
 # The DiT fields a pretrained transformer must share with the config (the rest are ours).
@@ -51,7 +52,7 @@ def load_wan_transformer(path: str | Path, cfg: WorldModelConfig) -> WanTransfor
 def load_wan_vae(path: str | Path, cfg: WorldModelConfig) -> AutoencoderKLWan:
     """The pretrained Wan VAE from a local directory; its z_dim must equal the config's."""
     src = _subdir(Path(path), "vae")
-    vae = AutoencoderKLWan.from_pretrained(src, local_files_only=True)
+    vae = use_fast_rms_norm(AutoencoderKLWan.from_pretrained(src, local_files_only=True))
     if vae.config.z_dim != cfg.vae_z_dim:
         raise ValueError(f"{src}/config.json has z_dim={vae.config.z_dim}, preset {cfg.preset!r} expects "
                          f"{cfg.vae_z_dim}")
