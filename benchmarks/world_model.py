@@ -73,8 +73,10 @@ def paste_robot(ep: dict, T: int) -> dict:
     return {"rgb": rgb.numpy(), "pointmap": pm.numpy()}
 
 
-def rollout_batch(model, eps: list[dict], T: int, seed: int) -> list[dict]:
-    """One batched autoregressive rollout of a learned model from every episode's frame 0."""
+def rollout_batch(model, eps: list[dict], T: int, seed: int, num_steps: int | None = None,
+                  guidance_scale: float | None = None) -> list[dict]:
+    """One batched autoregressive rollout of a learned model from every episode's frame 0
+    (sampling steps and guidance: the checkpoint's own when None)."""
     from robo4d_env.world_model.modeling_world_model import action_vectors
     st = lambda k, sl: torch.stack([e[k][sl] for e in eps])  # noqa: E731
     first, future = slice(0, 1), slice(1, T + 1)
@@ -85,7 +87,8 @@ def rollout_batch(model, eps: list[dict], T: int, seed: int) -> list[dict]:
     out = model.rollout(st("rgb", first), st("pointmap", first), st("robot_pointmap", future), st("robot_mask", future),
                         context_valid=st("valid", first), context_robot_pointmap=st("robot_pointmap", first),
                         context_robot_mask=st("robot_mask", first),
-                        generator=[torch.Generator().manual_seed(seed + i) for i in range(len(eps))], **kw)
+                        generator=[torch.Generator().manual_seed(seed + i) for i in range(len(eps))],
+                        num_steps=num_steps, guidance_scale=guidance_scale, **kw)
     return [{k: v[b].numpy() for k, v in out.items()} for b in range(len(eps))]
 
 
@@ -300,6 +303,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--artifacts", default="benchmarks/results/world_model", help="plot and mp4 directory")
+    p.add_argument("--sampling-steps", type=int, default=None, help="default: each checkpoint's own")
+    p.add_argument("--guidance-scale", type=float, default=None,
+                   help="classifier-free guidance on the robot condition (default: each checkpoint's own)")
     p.add_argument("--no-extras", action="store_true", help="skip VAE / speed / train-step figures")
     args = p.parse_args(argv)
     if args.threads:
@@ -314,7 +320,8 @@ def main(argv=None) -> int:
     preds = {n: [] for n in [*models, "copy_last_frame", "paste_robot"]}
     for n, model in models.items():
         for i in tqdm(range(0, len(eps), args.batch), desc=f"rollout {n}", unit="batch"):
-            preds[n] += rollout_batch(model, eps[i:i + args.batch], T, args.seed + i)
+            preds[n] += rollout_batch(model, eps[i:i + args.batch], T, args.seed + i,
+                                      args.sampling_steps, args.guidance_scale)
     preds["copy_last_frame"] = [copy_last_frame(e, T) for e in eps]
     preds["paste_robot"] = [paste_robot(e, T) for e in eps]
 
@@ -328,6 +335,7 @@ def main(argv=None) -> int:
     out = {"data": args.data, "episodes": [e["name"] for e in eps], "n_episodes": len(eps),
            "frames_generated_per_episode": T, "frames_per_chunk_generated": n_new, "chunks": args.chunks,
            "methods": {n: methods.get(n, "no training") for n in results}, "ours": ours,
+           "sampling_steps": args.sampling_steps, "guidance_scale": args.guidance_scale,
            "results": results, "lpips": None, "lpips_reason": LPIPS_REASON,
            "best_baseline_by_psnr_dynamic": best_baseline, "ours_vs_baselines": comparison(results, ours),
            "plot": str(plot(results, art / "per_chunk.png")),
