@@ -303,3 +303,18 @@ def test_fast_rms_norm_matches_diffusers_vae(tiny):
         z_fast, z_plain = fast.encode(x).latent_dist.mode(), plain.encode(x).latent_dist.mode()
         torch.testing.assert_close(z_fast, z_plain, atol=1e-5, rtol=1e-4)
         torch.testing.assert_close(fast.decode(z_plain).sample, plain.decode(z_plain).sample, atol=1e-5, rtol=1e-4)
+
+
+def test_train_set_overrides_build_that_model():
+    """`robo4d train --set FIELD=JSON` reaches the model config; unknown fields and bad JSON are named."""
+    from robo4d_env.world_model.train import parse_overrides
+
+    over = parse_overrides(["patch_size=[1,1,1]", "num_layers=1"])
+    assert over == {"patch_size": [1, 1, 1], "num_layers": 1}
+    cfg, _ = get_preset("tiny", **over)
+    model = Kinema4DWorldModel.from_world_model_config(cfg)
+    assert list(model.transformer.config.patch_size) == [1, 1, 1] and len(model.transformer.blocks) == 1
+    with pytest.raises(ValueError, match="patch_sise"):
+        parse_overrides(["patch_sise=[1,1,1]"])
+    with pytest.raises(ValueError, match="must be JSON"):
+        parse_overrides(["pointmap_norm=minmax"])

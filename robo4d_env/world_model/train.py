@@ -351,11 +351,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(action-vector conditioning / RGB-only output), same DiT and training")
     p.add_argument("--windows", choices=["rollout", "clip"],
                    help="rollout: stride-1 windows as Kinema4D-v0 rolls out (default); clip: whole episodes")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="overrides",
+                   help="override a model-config field of the preset, VALUE as JSON (repeatable), "
+                        "e.g. --set patch_size=[1,1,1]")
     p.add_argument("--no-progress", action="store_true")
 
 
+def parse_overrides(items: list[str]) -> dict:
+    """``["patch_size=[1,1,1]", ...]`` -> {"patch_size": [1, 1, 1]}; unknown fields and bad JSON raise."""
+    known = {f.name for f in dataclasses.fields(WorldModelConfig)}
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in known:
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of the model config's "
+                             f"fields ({', '.join(sorted(known))})")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"--set {item!r}: VALUE must be JSON (e.g. 4, 0.5, [1,1,1], \"minmax\"): {e}") from e
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
-    model_cfg, train_cfg = get_preset(args.preset, **VARIANTS[args.variant])
+    model_cfg, train_cfg = get_preset(args.preset, **VARIANTS[args.variant], **parse_overrides(args.overrides))
     train_cfg = with_overrides(train_cfg, max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                                mixed_precision=args.mixed_precision, checkpoint_every=args.checkpoint_every,
                                eval_every=args.eval_every, seed=args.seed, num_threads=args.threads,
