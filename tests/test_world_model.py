@@ -318,3 +318,19 @@ def test_train_set_overrides_build_that_model():
         parse_overrides(["patch_sise=[1,1,1]"])
     with pytest.raises(ValueError, match="must be JSON"):
         parse_overrides(["pointmap_norm=minmax"])
+
+
+def test_last_context_condition_copies_context_forward(batch):
+    """future_condition='last_context': the generated frames' RGB condition is the last context latent
+    frame (the XYZ half keeps the robot latents); the model still trains on it."""
+    cfg, _ = get_preset("tiny", future_condition="last_context")
+    torch.manual_seed(0)
+    model = Kinema4DWorldModel.from_world_model_config(cfg)
+    x0, inputs = model.prepare_batch(batch, torch.Generator().manual_seed(0))
+    n_ctx, w = cfg.context_latent_frames, x0.shape[-1] // 2
+    for f in range(n_ctx, inputs.cond.shape[2]):
+        torch.testing.assert_close(inputs.cond[:, :, f, :, :w], inputs.cond[:, :, n_ctx - 1, :, :w])
+        torch.testing.assert_close(inputs.cond[:, :, f, :, w:], inputs.robot_latents[:, :, f])
+    assert torch.isfinite(model.training_loss(batch, torch.Generator().manual_seed(0)))
+    with pytest.raises(ValueError, match="predict_pointmap"):
+        get_preset("tiny", future_condition="last_context", predict_pointmap=False)

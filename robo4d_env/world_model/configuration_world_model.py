@@ -79,6 +79,10 @@ class WorldModelConfig:
     robot_condition: str = "pointmap"        # "pointmap" (Kinema4D) | "action": per-frame joint_pos action
                                              # vectors embedded as the cross-attention tokens (IRASim-style)
     predict_pointmap: bool = True            # False: RGB-only output (no world pointmap half)
+    # What the condition holds in the RGB half of the frames to generate: "zeros", the paper's
+    # [I_0 zero-padded | M_robot]; "last_context", the last context latent frame repeated (a copy-forward
+    # prior: the DiT then only has to change what the robot changes).
+    future_condition: str = "zeros"
     action_dim: int = 8                      # joint_pos action: 7 commanded joints (rad) + finger opening (m)
     # ---- pointmap -> [-1, 1] image
     pointmap_norm: str = "workspace"         # "workspace": fixed metric box; "minmax": per sequence (B.1)
@@ -129,6 +133,11 @@ class WorldModelConfig:
                              f"(VAE {self.vae_spatial_factor}x times patch {self.patch_size[1]})")
         if self.robot_condition not in ("pointmap", "action"):
             raise ValueError(f"robot_condition must be 'pointmap' or 'action', got {self.robot_condition!r}")
+        if self.future_condition not in ("zeros", "last_context"):
+            raise ValueError(f"future_condition must be 'zeros' or 'last_context', got {self.future_condition!r}")
+        if self.future_condition == "last_context" and not self.predict_pointmap:
+            raise ValueError("future_condition='last_context' needs the RGB | XYZ canvas (predict_pointmap=True): "
+                             "an RGB-only model's single half carries the robot latents")
         if self.pointmap_norm not in ("workspace", "minmax"):
             raise ValueError(f"pointmap_norm must be 'workspace' or 'minmax', got {self.pointmap_norm!r}")
 

@@ -351,6 +351,8 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         n, w, f = self.n_domains, wd // self.n_domains, self.wm.latent_frames
         cond = torch.zeros(B, z, f, h, wd, dtype=ctx_latents.dtype, device=ctx_latents.device)
         cond[:, :, :n_ctx] = ctx_latents
+        if self.wm.future_condition == "last_context":
+            cond[:, :, n_ctx:, :, :w] = ctx_latents[:, :, n_ctx - 1:n_ctx, :, :w]
         if self.wm.robot_condition == "action":
             if actions is None:
                 raise ValueError("an action-conditioned world model needs per-frame actions (B, F, action_dim)")
