@@ -9,7 +9,8 @@ Layout of one chunk of ``F = frames_per_chunk`` frames (``c = context_frames`` k
     0 = to generate; area-pooled to latent resolution, 4 frames packed per latent frame as Wan I2V does.
   - condition: the clean context latents in the first ``1 + (c-1)/4`` latent frames; later latent frames
     hold zeros in the RGB half and the ROBOT pointmap latents in the XYZ half (the paper's
-    ``[I_0 zero-padded | M_robot]``).
+    ``[I_0 zero-padded | M_robot]``); with ``future_condition="last_context"`` the RGB half holds the last
+    context latent frame instead (a copy-forward prior).
 * The robot pointmap latents are also the cross-attention tokens, in place of Wan's T5 text, through a
   zero-initialised projection (so a pretrained Wan starts from its unconditioned behaviour).
 * RGB and XYZ tokens share RoPE positions (``SharedRotaryPosEmbed``) and get learnable domain embeddings.
