@@ -299,11 +299,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int)
     p.add_argument("--threads", type=int, help="torch intra-op threads (default 1)")
     p.add_argument("--init-vae", help="LOCAL Wan VAE directory to fine-tune instead of a random one")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="overrides",
+                   help="override a model-config field of the preset, VALUE as JSON (as `robo4d train --set`)")
     p.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
-    model_cfg, _ = get_preset(args.preset)
+    from robo4d_env.world_model.train import parse_overrides
+    model_cfg, _ = get_preset(args.preset, **parse_overrides(args.overrides))
     tcfg = with_overrides(VAE_TRAINING_PRESETS[args.preset], max_steps=args.steps, batch_size=args.batch_size,
                           learning_rate=args.lr, clip_frames=args.clip_frames, kl_weight=args.kl_weight,
                           eval_episodes=args.eval_episodes, checkpoint_every=args.checkpoint_every,
