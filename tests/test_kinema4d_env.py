@@ -191,3 +191,17 @@ def test_corrupt_checkpoint_names_file_and_fix(tmp_path, tiny_checkpoint):
     weights.write_bytes(weights.read_bytes()[:100])            # a truncated copy
     with pytest.raises(ValueError, match="robo4d train"):
         gym.make("Kinema4D-v0", task="lift", resolution=RES, checkpoint=str(bad))
+
+
+def test_stack_tracker_needs_its_own_frame_count():
+    """A stack of 9 cm with open fingers is detected; episode success takes stack_min_consecutive_frames."""
+    cfg = DetectorConfig()
+    pm = np.zeros((8, 8, 3), np.float32)
+    pm[..., 2] = cfg.table_z_m + 0.09                     # world frame (T_world_cam = I): a 9 cm stack top
+    stacked = {"pointmap": pm, "valid": np.ones((8, 8), bool), "robot_mask": np.zeros((8, 8), bool),
+               "T_world_cam": np.eye(4), "finger_m": 0.03, "tcp_world": np.zeros(3)}
+    held = {**stacked, "finger_m": 0.0}                    # still in the closed gripper: not a stack yet
+    assert detect("stack", stacked, cfg) and not detect("stack", held, cfg)
+    tracker = SuccessTracker("stack", cfg)
+    hits = [tracker.update(f) for f in (stacked, held) + (stacked,) * cfg.stack_min_consecutive_frames]
+    assert hits == [False, False] + [False] * (cfg.stack_min_consecutive_frames - 1) + [True]
