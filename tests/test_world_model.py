@@ -307,7 +307,7 @@ def test_fast_rms_norm_matches_diffusers_vae(tiny):
 
 def test_train_set_overrides_build_that_model():
     """`robo4d train --set FIELD=JSON` reaches the model config; unknown fields and bad JSON are named."""
-    from robo4d_env.world_model.train import parse_overrides
+    from robo4d_env.world_model.configuration_world_model import parse_overrides
 
     over = parse_overrides(["patch_size=[1,1,1]", "num_layers=1"])
     assert over == {"patch_size": [1, 1, 1], "num_layers": 1}
@@ -318,6 +318,9 @@ def test_train_set_overrides_build_that_model():
         parse_overrides(["patch_sise=[1,1,1]"])
     with pytest.raises(ValueError, match="must be JSON"):
         parse_overrides(["pointmap_norm=minmax"])
+    with pytest.raises(ValueError, match="patch_size takes a list"):
+        parse_overrides(["patch_size=2"])
+    assert parse_overrides(["flow_shift=3", "lora_rank=8"]) == {"flow_shift": 3, "lora_rank": 8}
 
 
 def test_last_context_condition_copies_context_forward(batch):

@@ -14,6 +14,7 @@ Presets:
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 
 # Kinema4D supp. B.1: XYZ latent statistics measured on Robo4D-200k with the Wan2.1 VAE. To be
@@ -281,3 +282,38 @@ def get_preset(name: str, **overrides) -> tuple[WorldModelConfig, TrainingConfig
 def with_overrides(cfg, **overrides):
     """``dataclasses.replace`` with the overrides that are not None (unset command-line flags)."""
     return dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+
+
+# --------------------------------------------------------------------------------------- CLI overrides
+def add_set_argument(p) -> None:
+    """``--set FIELD=VALUE`` (repeatable) on an argparse parser; read with ``parse_overrides``."""
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="overrides",
+                   help="override a model-config field of the preset, VALUE as JSON (repeatable), "
+                        "e.g. --set 'patch_size=[1,1,1]'")
+
+
+def _field_default(f: dataclasses.Field):
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["patch_size=[1,1,1]", ...]`` -> {"patch_size": [1, 1, 1]}. Unknown fields, bad JSON and a
+    value of another type than the field's default (ints pass for floats) raise a ValueError."""
+    defaults = {f.name: _field_default(f) for f in dataclasses.fields(WorldModelConfig)}
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in defaults:
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of the model config's "
+                             f"fields ({', '.join(sorted(defaults))})")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"--set {item!r}: VALUE must be JSON (e.g. 4, 0.5, [1,1,1], \"minmax\"): {e}") from e
+        want = defaults[key]
+        ok = want is None or isinstance(out[key], type(want)) or \
+            (isinstance(want, float) and type(out[key]) is int)
+        if not ok:
+            raise ValueError(f"--set {item!r}: {key} takes a {type(want).__name__} (default {json.dumps(want)}), "
+                             f"got {json.dumps(out[key])}")
+    return out

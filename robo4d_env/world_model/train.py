@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from robo4d_env.world_model.configuration_world_model import (TrainingConfig, WorldModelConfig, get_preset,
-                                                          with_overrides)
+from robo4d_env.world_model.configuration_world_model import (TrainingConfig, WorldModelConfig, add_set_argument,
+                                                          get_preset, parse_overrides, with_overrides)
 from robo4d_env.world_model.modeling_world_model import (Kinema4DWorldModel, NonFiniteLossError,
                                                          load_world_model, training_window_indices)
 
@@ -351,26 +351,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(action-vector conditioning / RGB-only output), same DiT and training")
     p.add_argument("--windows", choices=["rollout", "clip"],
                    help="rollout: stride-1 windows as Kinema4D-v0 rolls out (default); clip: whole episodes")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="overrides",
-                   help="override a model-config field of the preset, VALUE as JSON (repeatable), "
-                        "e.g. --set patch_size=[1,1,1]")
+    add_set_argument(p)
     p.add_argument("--no-progress", action="store_true")
-
-
-def parse_overrides(items: list[str]) -> dict:
-    """``["patch_size=[1,1,1]", ...]`` -> {"patch_size": [1, 1, 1]}; unknown fields and bad JSON raise."""
-    known = {f.name for f in dataclasses.fields(WorldModelConfig)}
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key not in known:
-            raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of the model config's "
-                             f"fields ({', '.join(sorted(known))})")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"--set {item!r}: VALUE must be JSON (e.g. 4, 0.5, [1,1,1], \"minmax\"): {e}") from e
-    return out
 
 
 def run(args: argparse.Namespace) -> int:

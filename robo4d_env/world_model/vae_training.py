@@ -35,7 +35,8 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from robo4d_env.world_model.configuration_world_model import (VAE_TRAINING_PRESETS, VaeTrainingConfig,
-                                                              WorldModelConfig, get_preset, with_overrides)
+                                                              WorldModelConfig, add_set_argument, get_preset,
+                                                              parse_overrides, with_overrides)
 from robo4d_env.world_model.modeling_world_model import (build_vae, pointmap_bounds, pointmap_to_unit,
                                                          resize_video, rgb_to_unit, unit_to_pointmap)
 from robo4d_env.world_model.train import (CKPT_PREFIX, STEP_DIGITS, atomic_dir, list_checkpoints, load_training_state,
@@ -299,13 +300,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int)
     p.add_argument("--threads", type=int, help="torch intra-op threads (default 1)")
     p.add_argument("--init-vae", help="LOCAL Wan VAE directory to fine-tune instead of a random one")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="overrides",
-                   help="override a model-config field of the preset, VALUE as JSON (as `robo4d train --set`)")
+    add_set_argument(p)
     p.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
-    from robo4d_env.world_model.train import parse_overrides
     model_cfg, _ = get_preset(args.preset, **parse_overrides(args.overrides))
     tcfg = with_overrides(VAE_TRAINING_PRESETS[args.preset], max_steps=args.steps, batch_size=args.batch_size,
                           learning_rate=args.lr, clip_frames=args.clip_frames, kl_weight=args.kl_weight,
