@@ -306,6 +306,8 @@ def main(argv=None) -> int:
     p.add_argument("--sampling-steps", type=int, default=None, help="default: each checkpoint's own")
     p.add_argument("--guidance-scale", type=float, default=None,
                    help="classifier-free guidance on the robot condition (default: each checkpoint's own)")
+    p.add_argument("--residual-decoding", choices=["on", "off"], default=None,
+                   help="decode only what changed onto the context frame (default: each checkpoint's own)")
     p.add_argument("--no-extras", action="store_true", help="skip VAE / speed / train-step figures")
     args = p.parse_args(argv)
     if args.threads:
@@ -313,6 +315,9 @@ def main(argv=None) -> int:
     methods = dict(m.split("=", 1) for m in (args.method or ["kinema4d=assets/world_model/lift"]))
     ours = next(iter(methods))
     models = {n: load_model(path) for n, path in methods.items()}
+    if args.residual_decoding:
+        for m in models.values():
+            m.wm.residual_decoding = args.residual_decoding == "on"
     n_new = models[ours].wm.frames_per_chunk - models[ours].wm.context_frames
     T = args.chunks * n_new
     eps = load_episodes(args.data, T + 1, args.episodes)
@@ -336,6 +341,7 @@ def main(argv=None) -> int:
            "frames_generated_per_episode": T, "frames_per_chunk_generated": n_new, "chunks": args.chunks,
            "methods": {n: methods.get(n, "no training") for n in results}, "ours": ours,
            "sampling_steps": args.sampling_steps, "guidance_scale": args.guidance_scale,
+           "residual_decoding": {n: m.wm.residual_decoding for n, m in models.items()},
            "results": results, "lpips": None, "lpips_reason": LPIPS_REASON,
            "best_baseline_by_psnr_dynamic": best_baseline, "ours_vs_baselines": comparison(results, ours),
            "plot": str(plot(results, art / "per_chunk.png")),

@@ -337,3 +337,28 @@ def test_last_context_condition_copies_context_forward(batch):
     assert torch.isfinite(model.training_loss(batch, torch.Generator().manual_seed(0)))
     with pytest.raises(ValueError, match="predict_pointmap"):
         get_preset("tiny", future_condition="last_context", predict_pointmap=False)
+
+
+@pytest.mark.parametrize("predict_pointmap", [True, False])
+def test_residual_decoding_keeps_what_did_not_change(batch, predict_pointmap):
+    """residual_decoding: a sampler that says "nothing moved" (returns the frozen chunk's own latents)
+    gives back the context frame exactly, over two chunks (plain decoding would give the VAE's round trip)."""
+    clip = {k: v[0] for k, v in batch.items()}
+    T = 6
+    cfg, _ = get_preset("tiny", num_sampling_steps=1, context_noise_inference=0.0, residual_decoding=True,
+                        predict_pointmap=predict_pointmap)
+    model = new_model(cfg).eval()
+    seen, encode_pair = {}, model.encode_pair
+
+    def record(rgb, xyz):
+        seen["z"] = encode_pair(rgb, xyz)
+        return seen["z"]
+    model.encode_pair = record
+    model.sample = lambda inputs, *a, **k: seen["z"]
+    out = model.rollout(clip["rgb"][:1], clip["pointmap"][:1], clip["robot_pointmap"][:T], clip["robot_mask"][:T],
+                        generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out["rgb"], clip["rgb"][:1].expand(T, -1, -1, -1))
+    if predict_pointmap:
+        torch.testing.assert_close(out["pointmap"], clip["pointmap"][:1].expand(T, -1, -1, -1), atol=1e-5, rtol=0)
+    else:
+        assert "pointmap" not in out

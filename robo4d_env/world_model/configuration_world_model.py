@@ -103,6 +103,10 @@ class WorldModelConfig:
     robot_cond_dropout: float = 0.1          # training probability of dropping all robot inputs (CFG)
     context_noise_max: float = 0.1           # training: std ~ U(0, max) added to context latents
     context_noise_inference: float = 0.02    # rollout: fixed std added to context latents
+    # Rollout only (no retraining): each new frame = last context frame + (decoded sample - decoded
+    # "nothing moved" chunk). The VAE's own error on what did not change cancels, so static pixels and
+    # points stay exact instead of passing through a lossy VAE every chunk (benchmarks.world_model).
+    residual_decoding: bool = False
     # ---- LoRA (peft), the pretrained path only
     lora_rank: int | None = None
     lora_alpha: int | None = None            # None: = rank

@@ -561,7 +561,13 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
             idx = rollout_window_indices(cfg, C + made, C + T)
             frames = idx[:cfg.context_frames]
             rgb_hist, xyz_hist = torch.cat(hist_rgb, 2), torch.cat(hist_xyz, 2)
-            ctx_lat = self.encode_pair(rgb_hist[:, :, frames], xyz_hist[:, :, frames])
+            static = None
+            if cfg.residual_decoding:      # encode the "nothing moves" chunk; its head is the context
+                static = [self._frozen_chunk(h[:, :, frames]) for h in (rgb_hist, xyz_hist)]
+                static.append(self.encode_pair(*static))
+                ctx_lat = static[2][:, :, :cfg.context_latent_frames]
+            else:
+                ctx_lat = self.encode_pair(rgb_hist[:, :, frames], xyz_hist[:, :, frames])
             ctx_lat = ctx_lat + cfg.context_noise_inference * randn_tensor(ctx_lat.shape, generator=generator)
             mask_px = all_rm[:, idx].float()
             mask_px[:, :cfg.context_frames] = 1.0
@@ -569,7 +575,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
             inputs = self.chunk_inputs(ctx_lat, robot_x[:, :, idx], mask_px, act)
             null = self._null_inputs(ctx_lat, robot_x[:, :, idx], guidance_scale, act)
             x0 = self.sample(inputs, null, generator, num_steps, guidance_scale, scheduler)
-            rgb_out, xyz_out = self.decode_pair(x0)
+            rgb_out, xyz_out = self._decode_chunk(x0, static)
             keep = min(n_new, T - made)
             new = slice(cfg.context_frames, cfg.context_frames + keep)
             hist_rgb.append(rgb_out[:, :, new])
@@ -580,6 +586,21 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         if cfg.predict_pointmap:
             out["pointmap"] = unit_to_pointmap(torch.cat(hist_xyz, 2)[:, :, C:], lo, hi)
         return {k: v[0] for k, v in out.items()} if single else out
+
+    def _frozen_chunk(self, ctx: torch.Tensor) -> torch.Tensor:
+        """Context frames (B, 3, c, H, W) -> the chunk (B, 3, F, H, W) in which nothing moves after them."""
+        n_new = self.wm.frames_per_chunk - ctx.shape[2]
+        return torch.cat([ctx, ctx[:, :, -1:].expand(-1, -1, n_new, -1, -1)], 2)
+
+    def _decode_chunk(self, x0: torch.Tensor, static: list | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Decoded chunk (``decode_pair``). With ``static`` = [frozen RGB, frozen XYZ, their latents]
+        (residual decoding): frozen chunk + decode(x0) - decode(frozen latents), so only what the model
+        changed passes through the VAE; one batched decode for both."""
+        if static is None:
+            return self.decode_pair(x0)
+        B = x0.shape[0]
+        outs = self.decode_pair(torch.cat([x0, static[2]], 0))
+        return tuple(None if o is None else (fr + o[:B] - o[B:]).clamp(-1, 1) for fr, o in zip(static, outs))
 
     def _rollout_actions(self, context_actions, actions, C: int, T: int) -> torch.Tensor | None:
         """(B, C + T, action_dim) actions of an action-conditioned rollout; None otherwise."""

@@ -1,7 +1,7 @@
 """Task-level check of a lift world model: does the generated clip keep the cube where it rests, and
 clear it away exactly when the real episode lifts it?
 
-    python benchmarks/results/trials/dit_tokens/object_persistence.py CHECKPOINT [--episodes 40]
+    python benchmarks/results/trials/dit_tokens/object_persistence.py CHECKPOINT [--episodes 40] [--residual-decoding]
 
 For each held-out episode (data/lift_eval), the cube's pixels in the real frame 0 (world points 6-60 mm
 above the table, on it, off the arm) give the cube's and the table's colours. Per frame, "presence" is
@@ -43,8 +43,10 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("checkpoint")
     p.add_argument("--episodes", type=int, default=40)
+    p.add_argument("--residual-decoding", action="store_true")
     a = p.parse_args()
     model, eps = load_model(a.checkpoint), load_episodes(["data/lift_eval"], 49, a.episodes)
+    model.wm.residual_decoding = a.residual_decoding
     rows = {"gt": {"early": [], "end1": [], "end0": []}, "gen": {"early": [], "end1": [], "end0": []}}
     for i in range(0, len(eps), BATCH):
         for ep, pred in zip(eps[i:i + BATCH], rollout_batch(model, eps[i:i + BATCH], 48, i)):
@@ -59,5 +61,5 @@ def main():
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     main()
