@@ -39,29 +39,45 @@ class DetectorConfig:
     resting_band_m: tuple[float, float] = (0.006, 0.025)   # heights only a cube *resting* on the table fills
     max_resting_points: int = 0
     lift_tcp_min_m: float = 0.05              # commanded TCP this far above the table (calibrated)
-    # stack: top of cube A above the table (B 5 cm + A 4 cm), fingers opened past stack_released_finger_m,
-    # stack_min_consecutive_frames in a row. Chosen on 130 calibration episodes (a grid over 0.065/0.075 m,
-    # 0.11/0.13 m, 0.015/0.025 m and 1/2/3 frames: 0.81 with the untuned 0.075/0.11/0.025/3 -> 0.92).
+    # stack: top of cube A above the table (B 5 cm + A 4 cm), with stack's own released_finger_m and
+    # min_consecutive_frames (TASK_DETECTOR_FIELDS). Chosen on 130 calibration episodes (a grid over
+    # 0.065/0.075 m, 0.11/0.13 m, fingers 0.015/0.025 m and 1/2/3 frames: 0.81 with the untuned
+    # 0.075/0.11/0.025/3 -> 0.92).
     stack_top_min_m: float = 0.065
     stack_top_max_m: float = 0.11
-    stack_released_finger_m: float = 0.015
-    stack_min_consecutive_frames: int = 2
     released_finger_m: float = 0.025          # fingers this open: the gripper no longer holds
-    target_box_xy_m: tuple[float, float, float, float] | None = None   # pick-place: x0, x1, y0, y1
-    in_bin_max_height_m: float = 0.12         # object points below this above the table = inside
+    # pick-place: the target compartment (x0, x1, y0, y1), its walls' inset, and what counts as placed
+    target_box_xy_m: tuple[float, float, float, float] | None = None
+    target_wall_margin_m: float = 0.015
+    placed_rise_m: float = 0.02               # above what the initial frame saw at that pixel
+    in_bin_max_height_m: float = 0.12         # no higher than this above the table: resting, not carried
+    placed_min_points: int = 3
     # Episode success needs this many detected frames in a row (the arm can hide the cube for a few
     # frames). On the 200 calibration episodes, 1/2/3/4 frames gave 0.960/0.975/0.980/0.985: 3 is the
     # smallest meeting the 0.98 goal; on 200 fresh episodes it gives 0.99.
     min_consecutive_frames: int = 3
 
 
+# Per-task values over the DetectorConfig defaults (lift's calibration). The pick-place compartment is
+# robosuite PickPlace's accepted region for the can (bin2 at (0.1, 0.28, 0.8), bin 0.39 x 0.49 m, the
+# can's quadrant: +x, +y of the bin centre); its table spans both bins.
+TASK_DETECTOR_FIELDS: dict[str, dict] = {
+    "lift": {},
+    "stack": {"released_finger_m": 0.015, "min_consecutive_frames": 2},
+    "pick_place_can": {"table_center_xy_m": (0.1, 0.0), "table_half_xy_m": (0.3, 0.6),
+                       "target_box_xy_m": (0.1, 0.295, 0.28, 0.525)},
+}
+
+
+def detector_config(task: str, **overrides) -> DetectorConfig:
+    """The task's detector settings (``TASK_DETECTOR_FIELDS`` over the defaults), then ``overrides``."""
+    _check_task(task)
+    return DetectorConfig(**{**TASK_DETECTOR_FIELDS[task], **overrides})
+
+
 def scene_points(frame: dict, cfg: DetectorConfig) -> np.ndarray:
     """(N, 3) world-frame points of the scene above the table top, robot pixels excluded."""
-    robot = binary_dilation(frame["robot_mask"], iterations=cfg.robot_dilate_px) \
-        if cfg.robot_dilate_px > 0 else frame["robot_mask"]
-    keep = frame["valid"] & ~robot
-    T = np.asarray(frame["T_world_cam"], dtype=np.float64)
-    p = frame["pointmap"][keep].astype(np.float64) @ T[:3, :3].T + T[:3, 3]
+    p = world_points(frame)[frame["valid"] & ~_robot(frame, cfg)]
     cx, cy = cfg.table_center_xy_m
     hx, hy = cfg.table_half_xy_m
     on_table = (np.abs(p[:, 0] - cx) < hx) & (np.abs(p[:, 1] - cy) < hy) & (p[:, 2] > cfg.table_z_m)
@@ -76,7 +92,7 @@ def object_top_m(frame: dict, cfg: DetectorConfig) -> float:
     return float(np.quantile(p[:, 2], cfg.top_quantile) - cfg.table_z_m)
 
 
-def lift_success(frame: dict, cfg: DetectorConfig) -> bool:
+def lift_success(frame: dict, cfg: DetectorConfig, reference: dict | None = None) -> bool:
     """The cube has left the table (no scene points in the band a resting cube fills) while the
     closed gripper is up: from the task camera the held cube hides behind the fingers, its absence
     from the table does not."""
@@ -88,19 +104,42 @@ def lift_success(frame: dict, cfg: DetectorConfig) -> bool:
     return resting <= cfg.max_resting_points and bool(tcp_up) and holding
 
 
-def stack_success(frame: dict, cfg: DetectorConfig) -> bool:
+def stack_success(frame: dict, cfg: DetectorConfig, reference: dict | None = None) -> bool:
+    """The highest object's top sits where cube A on cube B would, with the gripper open."""
     top = object_top_m(frame, cfg)
-    return cfg.stack_top_min_m < top < cfg.stack_top_max_m and frame["finger_m"] > cfg.stack_released_finger_m
+    return cfg.stack_top_min_m < top < cfg.stack_top_max_m and frame["finger_m"] > cfg.released_finger_m
 
 
-def pick_place_success(frame: dict, cfg: DetectorConfig) -> bool:
+def pick_place_success(frame: dict, cfg: DetectorConfig, reference: dict | None = None) -> bool:
+    """The object rests in the target compartment: pixels inside it (off the walls) whose world point
+    rose above where the initial frame saw the compartment floor, no higher than a resting object's top,
+    with the gripper open. Change against ``reference`` (the episode's initial frame, same camera),
+    because the compartment also shows walls and robosuite's visual goal marker, which never move."""
     if cfg.target_box_xy_m is None:
-        raise ValueError("pick-place detection needs DetectorConfig.target_box_xy_m (the target bin region)")
-    p = scene_points(frame, cfg)
+        raise ValueError("pick-place detection needs DetectorConfig.target_box_xy_m (the target compartment); "
+                         "use detector_config(task)")
+    if reference is None:
+        raise ValueError("pick-place detection compares against the episode's initial frame: pass reference=")
+    cur, ref = world_points(frame), world_points(reference)
+    keep = frame["valid"] & reference["valid"] & ~_robot(frame, cfg) & ~_robot(reference, cfg)
     x0, x1, y0, y1 = cfg.target_box_xy_m
-    inside = (p[:, 0] > x0) & (p[:, 0] < x1) & (p[:, 1] > y0) & (p[:, 1] < y1) \
-        & (p[:, 2] < cfg.table_z_m + cfg.in_bin_max_height_m)
-    return int(inside.sum()) >= cfg.min_points and frame["finger_m"] > cfg.released_finger_m
+    w = cfg.target_wall_margin_m
+    inside = (cur[..., 0] > x0 + w) & (cur[..., 0] < x1 - w) & (cur[..., 1] > y0 + w) & (cur[..., 1] < y1 - w)
+    rose = cur[..., 2] - ref[..., 2] > cfg.placed_rise_m
+    low = cur[..., 2] < cfg.table_z_m + cfg.in_bin_max_height_m
+    placed = int((keep & inside & rose & low).sum())
+    return placed >= cfg.placed_min_points and frame["finger_m"] > cfg.released_finger_m
+
+
+def world_points(frame: dict) -> np.ndarray:
+    """(H, W, 3) world-frame points of a frame's camera-frame pointmap."""
+    T = np.asarray(frame["T_world_cam"], dtype=np.float64)
+    return frame["pointmap"].astype(np.float64) @ T[:3, :3].T + T[:3, 3]
+
+
+def _robot(frame: dict, cfg: DetectorConfig) -> np.ndarray:
+    m = frame["robot_mask"]
+    return binary_dilation(m, iterations=cfg.robot_dilate_px) if cfg.robot_dilate_px > 0 else m
 
 
 DETECTORS = {"lift": lift_success, "stack": stack_success, "pick_place_can": pick_place_success}
@@ -111,24 +150,26 @@ def _check_task(task: str) -> None:
         raise ValueError(f"No success detector for task '{task}'. Known: {sorted(DETECTORS)}")
 
 
-def detect(task: str, frame: dict, cfg: DetectorConfig | None = None) -> bool:
-    """Per-frame task predicate read from one 4D frame."""
+def detect(task: str, frame: dict, cfg: DetectorConfig | None = None, reference: dict | None = None) -> bool:
+    """Per-frame task predicate read from one 4D frame; ``reference`` is the episode's initial frame
+    (same keys), which pick-place compares against."""
     _check_task(task)
-    return bool(DETECTORS[task](frame, cfg or DetectorConfig()))
+    return bool(DETECTORS[task](frame, cfg or detector_config(task), reference))
 
 
 class SuccessTracker:
-    """Episode success from a stream of frames: ``min_consecutive_frames`` detections in a row."""
+    """Episode success from a stream of frames: ``min_consecutive_frames`` detections in a row.
+    ``reset(reference)`` starts an episode from its initial frame."""
 
     def __init__(self, task: str, cfg: DetectorConfig | None = None):
         _check_task(task)               # at construction: an env with an unknown task fails at make()
-        self.task, self.cfg, self.streak = task, cfg or DetectorConfig(), 0
+        self.task, self.cfg, self.streak = task, cfg or detector_config(task), 0
+        self.reference: dict | None = None
 
-    def reset(self) -> None:
-        self.streak = 0
+    def reset(self, reference: dict | None = None) -> None:
+        self.streak, self.reference = 0, reference
 
     def update(self, frame: dict) -> bool:
         """Feed the next frame; True once the episode counts as a success."""
-        self.streak = self.streak + 1 if detect(self.task, frame, self.cfg) else 0
-        need = self.cfg.stack_min_consecutive_frames if self.task == "stack" else self.cfg.min_consecutive_frames
-        return self.streak >= need
+        self.streak = self.streak + 1 if detect(self.task, frame, self.cfg, self.reference) else 0
+        return self.streak >= self.cfg.min_consecutive_frames

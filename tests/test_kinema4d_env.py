@@ -6,7 +6,7 @@ from gymnasium.utils.env_checker import check_env
 
 from robo4d_env.cameras import CameraSpec, make_camera
 from robo4d_env.envs.initial_frames import from_user_image
-from robo4d_env.success import DetectorConfig, SuccessTracker, detect
+from robo4d_env.success import DetectorConfig, SuccessTracker, detect, detector_config
 from robo4d_env.world_model.configuration_world_model import get_preset
 from robo4d_env.world_model.modeling_world_model import CheckpointMismatchError, Kinema4DWorldModel
 
@@ -194,14 +194,43 @@ def test_corrupt_checkpoint_names_file_and_fix(tmp_path, tiny_checkpoint):
 
 
 def test_stack_tracker_needs_its_own_frame_count():
-    """A stack of 9 cm with open fingers is detected; episode success takes stack_min_consecutive_frames."""
-    cfg = DetectorConfig()
+    """A stack of 9 cm with open fingers is detected; episode success takes stack's own frame count."""
+    cfg = detector_config("stack")
+    assert cfg.min_consecutive_frames != DetectorConfig().min_consecutive_frames
     pm = np.zeros((8, 8, 3), np.float32)
     pm[..., 2] = cfg.table_z_m + 0.09                     # world frame (T_world_cam = I): a 9 cm stack top
     stacked = {"pointmap": pm, "valid": np.ones((8, 8), bool), "robot_mask": np.zeros((8, 8), bool),
                "T_world_cam": np.eye(4), "finger_m": 0.03, "tcp_world": np.zeros(3)}
     held = {**stacked, "finger_m": 0.0}                    # still in the closed gripper: not a stack yet
     assert detect("stack", stacked, cfg) and not detect("stack", held, cfg)
-    tracker = SuccessTracker("stack", cfg)
-    hits = [tracker.update(f) for f in (stacked, held) + (stacked,) * cfg.stack_min_consecutive_frames]
-    assert hits == [False, False] + [False] * (cfg.stack_min_consecutive_frames - 1) + [True]
+    tracker = SuccessTracker("stack")
+    hits = [tracker.update(f) for f in (stacked, held) + (stacked,) * cfg.min_consecutive_frames]
+    assert hits == [False, False] + [False] * (cfg.min_consecutive_frames - 1) + [True]
+
+
+def test_pick_place_detector_reads_change_in_the_target_compartment():
+    """pick_place_can: points that rose in the can's compartment (not the walls or robosuite's static
+    goal marker, which are already in the initial frame) and rest low, with the gripper open."""
+    cfg = detector_config("pick_place_can")
+    x0, x1, y0, y1 = cfg.target_box_xy_m
+    H = W = 8
+    pm = np.zeros((H, W, 3), np.float32)                   # world frame (T_world_cam = I)
+    pm[..., 0] = np.linspace(x0 - 0.1, x1 + 0.1, W)[None]   # columns 0-1 and 6-7 lie outside the compartment
+    pm[..., 1] = (y0 + y1) / 2
+    pm[..., 2] = cfg.table_z_m + 0.02                      # the compartment floor
+    pm[0, 3:5, 2] = cfg.table_z_m + 0.09                   # the goal marker: tall but static
+    ref = {"pointmap": pm, "valid": np.ones((H, W), bool), "robot_mask": np.zeros((H, W), bool),
+           "T_world_cam": np.eye(4), "finger_m": 0.04, "tcp_world": np.zeros(3)}
+
+    def with_can(cols, top_m, finger_m=0.04):
+        p = pm.copy()
+        p[4:7, cols, 2] = cfg.table_z_m + top_m
+        return {**ref, "pointmap": p, "finger_m": finger_m}
+    inside = slice(3, 5)
+    assert not detect("pick_place_can", ref, cfg, ref)                          # the marker alone
+    assert detect("pick_place_can", with_can(inside, 0.09), cfg, ref)            # placed
+    assert not detect("pick_place_can", with_can(inside, 0.09, finger_m=0.0), cfg, ref)   # still held
+    assert not detect("pick_place_can", with_can(inside, 0.16), cfg, ref)        # carried above it
+    assert not detect("pick_place_can", with_can(slice(0, 2), 0.09), cfg, ref)  # beside the compartment
+    with pytest.raises(ValueError, match="initial frame"):
+        detect("pick_place_can", ref, cfg)

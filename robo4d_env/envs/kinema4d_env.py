@@ -43,7 +43,7 @@ class GenEnvConfig:
     device: str = "cpu"
     robot: RobotConfig = field(default_factory=RobotConfig)
     pointmap: RobotPointmapConfig = field(default_factory=RobotPointmapConfig)
-    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    detector: DetectorConfig | None = None   # None: the task's (success.detector_config)
 
 
 def default_checkpoint(task: str) -> Path:
@@ -107,7 +107,7 @@ class Kinema4DEnv(gym.Env):
         first = {"rgb": frame["rgb"], "pointmap": frame["pointmap"], "valid": frame["valid"],
                  "robot_pointmap": rpm[0], "robot_mask": rmask[0]}
         self._history, self._t, self._done = [first], 0, False
-        self.success_tracker.reset()
+        self.success_tracker.reset(reference={**first, "T_world_cam": self.T_world_cam})
         obs = self._obs(first)
         return obs, {"is_success": False, "cameras": {"main": {"K": self.K.copy(),
                                                                 "T_world_cam": self.T_world_cam.copy()}},
