@@ -18,7 +18,9 @@ task camera the held cube is almost entirely hidden behind the fingers, so the r
 10000-10025; 0.81 -> 0.92 episode agreement) and validated on 100 fresh ones (seeds 10026-10045): 0.88
 (0.84 before tuning). Its errors: the scripted stacks are often unstable, and the simulator counts a
 cube A that touches B for 1-2 frames before falling off; after release the top cube can hide behind
-the fingers. ``pick_place_can`` needs the bin region and is not validated.
+the fingers. ``pick_place_can`` compares with the episode's initial frame (its compartment shows
+walls and robosuite's visual goal marker, which never move): thresholds chosen on 50 ground-truth
+episodes (eval seeds 10000-10009, 1.0), validated on fresh ones (README, "Detector agreement").
 """
 from __future__ import annotations
 
@@ -46,12 +48,15 @@ class DetectorConfig:
     stack_top_min_m: float = 0.065
     stack_top_max_m: float = 0.11
     released_finger_m: float = 0.025          # fingers this open: the gripper no longer holds
-    # pick-place: the target compartment (x0, x1, y0, y1), its walls' inset, and what counts as placed
+    # pick-place: the target compartment (x0, x1, y0, y1) and what counts as placed in it
     target_box_xy_m: tuple[float, float, float, float] | None = None
-    target_wall_margin_m: float = 0.015
-    placed_rise_m: float = 0.02               # above what the initial frame saw at that pixel
-    in_bin_max_height_m: float = 0.12         # no higher than this above the table: resting, not carried
-    placed_min_points: int = 3
+    target_search_margin_m: float = 0.06     # the object is looked for this far around the compartment
+    # Chosen on 50 ground-truth episodes (eval seeds 10000-10009): a grid over rise 1/1.5/2 cm, 2-6
+    # points, top 11/12/13 cm and 2-4 frames; 1.0 on a plateau (0.98 with 3 points: a can resting on
+    # the divider; 0.62 from 6 points: at 64 px a placed can shows only 4-6 risen pixels).
+    placed_rise_m: float = 0.01               # above what the initial frame saw at that pixel
+    in_bin_max_height_m: float = 0.11         # no higher than this above the table: resting, not carried
+    placed_min_points: int = 4
     # Episode success needs this many detected frames in a row (the arm can hide the cube for a few
     # frames). On the 200 calibration episodes, 1/2/3/4 frames gave 0.960/0.975/0.980/0.985: 3 is the
     # smallest meeting the 0.98 goal; on 200 fresh episodes it gives 0.99.
@@ -111,10 +116,10 @@ def stack_success(frame: dict, cfg: DetectorConfig, reference: dict | None = Non
 
 
 def pick_place_success(frame: dict, cfg: DetectorConfig, reference: dict | None = None) -> bool:
-    """The object rests in the target compartment: pixels inside it (off the walls) whose world point
-    rose above where the initial frame saw the compartment floor, no higher than a resting object's top,
-    with the gripper open. Change against ``reference`` (the episode's initial frame, same camera),
-    because the compartment also shows walls and robosuite's visual goal marker, which never move."""
+    """The object rests in the target compartment: the pixels whose world point rose above what the
+    initial frame saw there (the object; walls and robosuite's visual goal marker never move), no
+    higher than a resting object's top, have their median inside the compartment (the simulator's
+    predicate reads the object's centre), with the gripper open."""
     if cfg.target_box_xy_m is None:
         raise ValueError("pick-place detection needs DetectorConfig.target_box_xy_m (the target compartment); "
                          "use detector_config(task)")
@@ -123,12 +128,15 @@ def pick_place_success(frame: dict, cfg: DetectorConfig, reference: dict | None 
     cur, ref = world_points(frame), world_points(reference)
     keep = frame["valid"] & reference["valid"] & ~_robot(frame, cfg) & ~_robot(reference, cfg)
     x0, x1, y0, y1 = cfg.target_box_xy_m
-    w = cfg.target_wall_margin_m
-    inside = (cur[..., 0] > x0 + w) & (cur[..., 0] < x1 - w) & (cur[..., 1] > y0 + w) & (cur[..., 1] < y1 - w)
+    m = cfg.target_search_margin_m
+    near = (cur[..., 0] > x0 - m) & (cur[..., 0] < x1 + m) & (cur[..., 1] > y0 - m) & (cur[..., 1] < y1 + m)
     rose = cur[..., 2] - ref[..., 2] > cfg.placed_rise_m
     low = cur[..., 2] < cfg.table_z_m + cfg.in_bin_max_height_m
-    placed = int((keep & inside & rose & low).sum())
-    return placed >= cfg.placed_min_points and frame["finger_m"] > cfg.released_finger_m
+    pts = cur[keep & near & rose & low]
+    if len(pts) < cfg.placed_min_points or frame["finger_m"] <= cfg.released_finger_m:
+        return False
+    cx, cy = np.median(pts[:, 0]), np.median(pts[:, 1])
+    return bool(x0 < cx < x1 and y0 < cy < y1)
 
 
 def world_points(frame: dict) -> np.ndarray:
