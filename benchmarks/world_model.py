@@ -74,9 +74,9 @@ def paste_robot(ep: dict, T: int) -> dict:
 
 
 def rollout_batch(model, eps: list[dict], T: int, seed: int, num_steps: int | None = None,
-                  guidance_scale: float | None = None) -> list[dict]:
+                  guidance_scale: float | None = None, residual_decoding: bool | None = None) -> list[dict]:
     """One batched autoregressive rollout of a learned model from every episode's frame 0
-    (sampling steps and guidance: the checkpoint's own when None)."""
+    (sampling steps, guidance and residual decoding: the checkpoint's own when None)."""
     from robo4d_env.world_model.modeling_world_model import action_vectors
     st = lambda k, sl: torch.stack([e[k][sl] for e in eps])  # noqa: E731
     first, future = slice(0, 1), slice(1, T + 1)
@@ -88,7 +88,8 @@ def rollout_batch(model, eps: list[dict], T: int, seed: int, num_steps: int | No
                         context_valid=st("valid", first), context_robot_pointmap=st("robot_pointmap", first),
                         context_robot_mask=st("robot_mask", first),
                         generator=[torch.Generator().manual_seed(seed + i) for i in range(len(eps))],
-                        num_steps=num_steps, guidance_scale=guidance_scale, **kw)
+                        num_steps=num_steps, guidance_scale=guidance_scale,
+                        residual_decoding=residual_decoding, **kw)
     return [{k: v[b].numpy() for k, v in out.items()} for b in range(len(eps))]
 
 
@@ -315,9 +316,7 @@ def main(argv=None) -> int:
     methods = dict(m.split("=", 1) for m in (args.method or ["kinema4d=assets/world_model/lift"]))
     ours = next(iter(methods))
     models = {n: load_model(path) for n, path in methods.items()}
-    if args.residual_decoding:
-        for m in models.values():
-            m.wm.residual_decoding = args.residual_decoding == "on"
+    residual = None if args.residual_decoding is None else args.residual_decoding == "on"
     n_new = models[ours].wm.frames_per_chunk - models[ours].wm.context_frames
     T = args.chunks * n_new
     eps = load_episodes(args.data, T + 1, args.episodes)
@@ -326,7 +325,7 @@ def main(argv=None) -> int:
     for n, model in models.items():
         for i in tqdm(range(0, len(eps), args.batch), desc=f"rollout {n}", unit="batch"):
             preds[n] += rollout_batch(model, eps[i:i + args.batch], T, args.seed + i,
-                                      args.sampling_steps, args.guidance_scale)
+                                      args.sampling_steps, args.guidance_scale, residual)
     preds["copy_last_frame"] = [copy_last_frame(e, T) for e in eps]
     preds["paste_robot"] = [paste_robot(e, T) for e in eps]
 
@@ -341,7 +340,8 @@ def main(argv=None) -> int:
            "frames_generated_per_episode": T, "frames_per_chunk_generated": n_new, "chunks": args.chunks,
            "methods": {n: methods.get(n, "no training") for n in results}, "ours": ours,
            "sampling_steps": args.sampling_steps, "guidance_scale": args.guidance_scale,
-           "residual_decoding": {n: m.wm.residual_decoding for n, m in models.items()},
+           "residual_decoding": {n: m.wm.residual_decoding if residual is None else residual
+                                 for n, m in models.items()},
            "results": results, "lpips": None, "lpips_reason": LPIPS_REASON,
            "best_baseline_by_psnr_dynamic": best_baseline, "ours_vs_baselines": comparison(results, ours),
            "plot": str(plot(results, art / "per_chunk.png")),

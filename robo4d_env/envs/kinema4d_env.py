@@ -39,6 +39,7 @@ class GenEnvConfig:
     history_frames: int = 16                 # generated frames kept as context candidates (+ frame 0)
     num_inference_steps: int | None = None   # None: the checkpoint's own setting
     guidance_scale: float | None = None
+    residual_decoding: bool | None = None    # None: the checkpoint's (WorldModelConfig.residual_decoding)
     render_mode: str | None = None
     device: str = "cpu"
     robot: RobotConfig = field(default_factory=RobotConfig)
@@ -216,7 +217,8 @@ def generate_frames(envs: list[Kinema4DEnv], rpms: list[np.ndarray], rmasks: lis
     out = first.model.rollout(
         **batch, robot_pointmaps=torch.stack([e._to_world(p, m) for e, p, m in zip(envs, rpms, rmasks)]),
         robot_masks=torch.as_tensor(np.stack(rmasks)), generator=[e._generator for e in envs],
-        num_steps=first.config.num_inference_steps, guidance_scale=first.config.guidance_scale)
+        num_steps=first.config.num_inference_steps, guidance_scale=first.config.guidance_scale,
+        residual_decoding=first.config.residual_decoding)
     result = []
     for b, env in enumerate(envs):
         T_cw = torch.as_tensor(np.linalg.inv(env.T_world_cam), dtype=torch.float32)

@@ -526,7 +526,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
                 context_robot_pointmap: torch.Tensor | None = None, context_robot_mask: torch.Tensor | None = None,
                 generator: torch.Generator | None = None, num_steps: int | None = None,
                 guidance_scale: float | None = None, scheduler=None, actions: torch.Tensor | None = None,
-                context_actions: torch.Tensor | None = None) -> dict:
+                context_actions: torch.Tensor | None = None, residual_decoding: bool | None = None) -> dict:
         """Generate T frames chunk by chunk (autoregressive), optionally batched (leading B axis).
 
         context_rgb (C, H, W, 3) uint8 and context_pointmap (C, H, W, 3) world metres: C >= 1 known frames
@@ -534,6 +534,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         robot_masks (T, H, W) bool: the robot in each frame to generate. context_robot_*: the robot in the
         context frames (recommended; default none visible). actions (T, action_dim) and context_actions
         (C, action_dim): joint_pos vectors, needed by (only) an action-conditioned model.
+        residual_decoding: None = the config's (``WorldModelConfig.residual_decoding``).
         Each chunk sees ``context_frames`` known frames: frame 0 is always the initial frame (memory),
         the others the latest frames (``windows.context_indices``, as in training).
         Returns {"rgb": (T, H, W, 3) uint8, "pointmap": (T, H, W, 3) float32 world metres} (no
@@ -557,12 +558,13 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         hist_rgb, hist_xyz = [rgb_to_unit(ctx_rgb)], [pointmap_to_unit(ctx_pm, ctx_valid, lo, hi)]
         robot_x = pointmap_to_unit(all_rpm, all_rm, lo, hi)
         n_new, made = cfg.frames_per_chunk - cfg.context_frames, 0
+        residual = cfg.residual_decoding if residual_decoding is None else residual_decoding
         while made < T:
             idx = rollout_window_indices(cfg, C + made, C + T)
             frames = idx[:cfg.context_frames]
             rgb_hist, xyz_hist = torch.cat(hist_rgb, 2), torch.cat(hist_xyz, 2)
             static = None
-            if cfg.residual_decoding:      # encode the "nothing moves" chunk; its head is the context
+            if residual:                   # encode the "nothing moves" chunk; its head is the context
                 static = [self._frozen_chunk(h[:, :, frames]) for h in (rgb_hist, xyz_hist)]
                 static.append(self.encode_pair(*static))
                 ctx_lat = static[2][:, :, :cfg.context_latent_frames]

@@ -46,10 +46,10 @@ def main():
     p.add_argument("--residual-decoding", action="store_true")
     a = p.parse_args()
     model, eps = load_model(a.checkpoint), load_episodes(["data/lift_eval"], 49, a.episodes)
-    model.wm.residual_decoding = a.residual_decoding
     rows = {"gt": {"early": [], "end1": [], "end0": []}, "gen": {"early": [], "end1": [], "end0": []}}
     for i in range(0, len(eps), BATCH):
-        for ep, pred in zip(eps[i:i + BATCH], rollout_batch(model, eps[i:i + BATCH], 48, i)):
+        for ep, pred in zip(eps[i:i + BATCH], rollout_batch(model, eps[i:i + BATCH], 48, i,
+                                                        residual_decoding=a.residual_decoding)):
             ref = cube_reference(ep)
             masks = [ep["robot_mask"][t].numpy() for t in range(1, 49)]
             for kind, frames in (("gt", [ep["rgb"][t].numpy() for t in range(1, 49)]), ("gen", list(pred["rgb"]))):
