@@ -234,3 +234,14 @@ def test_pick_place_detector_reads_change_in_the_target_compartment():
     assert not detect("pick_place_can", with_can(slice(0, 2), 0.09), cfg, ref)  # beside the compartment
     with pytest.raises(ValueError, match="initial frame"):
         detect("pick_place_can", ref, cfg)
+
+
+@pytest.mark.parametrize("task", ["lift", "stack", "pick_place_can"])
+def test_every_task_detects_on_generated_frames(tiny_checkpoint, task):
+    """Each task's detector runs inside Kinema4D-v0 (pick-place needs the reset frame as reference)."""
+    env = gym.make("Kinema4D-v0", task=task, resolution=RES, checkpoint=str(tiny_checkpoint),
+                   init_source="image", action_chunk=2, num_inference_steps=1)
+    env.reset(seed=0, options={"frame": user_frame()})
+    _, reward, terminated, _, info = env.step(np.tile(np.array([0, 0, 0, 0, 0, 0, 1], np.float32), (2, 1)))
+    assert reward == float(info["is_success"]) == float(terminated)
+    env.close()
