@@ -19,7 +19,7 @@ from benchmarks.common import parser, write_results
 from robo4d_env.data.dataset import expand_paths
 from robo4d_env.data.storage import camera_key, episode_names, open_h5
 from robo4d_env.kinematics import RobotModel
-from robo4d_env.success import DetectorConfig, SuccessTracker, detect, detector_config
+from robo4d_env.success import DetectorConfig, SuccessTracker, detector_config
 
 EYE = np.eye(4)
 
@@ -46,13 +46,12 @@ def evaluate(paths, task: str, cfg: DetectorConfig | None = None) -> dict:
             for name in tqdm(episode_names(f), desc=path.name, leave=False):
                 g = f["data"][name]
                 labels = np.r_[False, np.asarray(g["rewards"][()]) > 0.5]
-                dets, tracker, ep_success, ref = [], SuccessTracker(task, cfg), False, None
-                for fr in episode_frames(g, robot):
-                    if ref is None:
-                        ref = fr
-                        tracker.reset(reference=ref)
-                    dets.append(detect(task, fr, cfg, ref))
+                frames = list(episode_frames(g, robot))
+                dets, tracker, ep_success = [], SuccessTracker(task, cfg), False
+                tracker.reset(reference=frames[0])
+                for fr in frames:
                     ep_success = tracker.update(fr) or ep_success
+                    dets.append(tracker.detected)
                 dets = np.asarray(dets)
                 frame_agree.extend(dets == labels)
                 n_frames += len(dets)

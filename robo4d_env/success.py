@@ -174,11 +174,13 @@ class SuccessTracker:
         _check_task(task)               # at construction: an env with an unknown task fails at make()
         self.task, self.cfg, self.streak = task, cfg or detector_config(task), 0
         self.reference: dict | None = None
+        self.detected = False           # the last frame's per-frame detection
 
     def reset(self, reference: dict | None = None) -> None:
-        self.streak, self.reference = 0, reference
+        self.streak, self.reference, self.detected = 0, reference, False
 
     def update(self, frame: dict) -> bool:
         """Feed the next frame; True once the episode counts as a success."""
-        self.streak = self.streak + 1 if detect(self.task, frame, self.cfg, self.reference) else 0
+        self.detected = detect(self.task, frame, self.cfg, self.reference)
+        self.streak = self.streak + 1 if self.detected else 0
         return self.streak >= self.cfg.min_consecutive_frames

@@ -563,11 +563,11 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
             idx = rollout_window_indices(cfg, C + made, C + T)
             frames = idx[:cfg.context_frames]
             rgb_hist, xyz_hist = torch.cat(hist_rgb, 2), torch.cat(hist_xyz, 2)
-            static = None
+            frozen = frozen_lat = None
             if residual:                   # encode the "nothing moves" chunk; its head is the context
-                static = [self._frozen_chunk(h[:, :, frames]) for h in (rgb_hist, xyz_hist)]
-                static.append(self.encode_pair(*static))
-                ctx_lat = static[2][:, :, :cfg.context_latent_frames]
+                frozen = tuple(self._frozen_chunk(h[:, :, frames]) for h in (rgb_hist, xyz_hist))
+                frozen_lat = self.encode_pair(*frozen)
+                ctx_lat = frozen_lat[:, :, :cfg.context_latent_frames]
             else:
                 ctx_lat = self.encode_pair(rgb_hist[:, :, frames], xyz_hist[:, :, frames])
             ctx_lat = ctx_lat + cfg.context_noise_inference * randn_tensor(ctx_lat.shape, generator=generator)
@@ -577,7 +577,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
             inputs = self.chunk_inputs(ctx_lat, robot_x[:, :, idx], mask_px, act)
             null = self._null_inputs(ctx_lat, robot_x[:, :, idx], guidance_scale, act)
             x0 = self.sample(inputs, null, generator, num_steps, guidance_scale, scheduler)
-            rgb_out, xyz_out = self._decode_chunk(x0, static)
+            rgb_out, xyz_out = self._decode_chunk(x0, frozen, frozen_lat)
             keep = min(n_new, T - made)
             new = slice(cfg.context_frames, cfg.context_frames + keep)
             hist_rgb.append(rgb_out[:, :, new])
@@ -594,15 +594,16 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         n_new = self.wm.frames_per_chunk - ctx.shape[2]
         return torch.cat([ctx, ctx[:, :, -1:].expand(-1, -1, n_new, -1, -1)], 2)
 
-    def _decode_chunk(self, x0: torch.Tensor, static: list | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Decoded chunk (``decode_pair``). With ``static`` = [frozen RGB, frozen XYZ, their latents]
-        (residual decoding): frozen chunk + decode(x0) - decode(frozen latents), so only what the model
-        changed passes through the VAE; one batched decode for both."""
-        if static is None:
+    def _decode_chunk(self, x0: torch.Tensor, frozen: tuple | None = None,
+                      frozen_lat: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Decoded chunk (``decode_pair``). With the frozen (RGB, XYZ) chunk and its latents (residual
+        decoding): frozen chunk + decode(x0) - decode(frozen latents), so only what the model changed
+        passes through the VAE; one batched decode for both."""
+        if frozen is None:
             return self.decode_pair(x0)
         B = x0.shape[0]
-        outs = self.decode_pair(torch.cat([x0, static[2]], 0))
-        return tuple(None if o is None else (fr + o[:B] - o[B:]).clamp(-1, 1) for fr, o in zip(static, outs))
+        outs = self.decode_pair(torch.cat([x0, frozen_lat], 0))
+        return tuple(None if o is None else (fr + o[:B] - o[B:]).clamp(-1, 1) for fr, o in zip(frozen, outs))
 
     def _rollout_actions(self, context_actions, actions, C: int, T: int) -> torch.Tensor | None:
         """(B, C + T, action_dim) actions of an action-conditioned rollout; None otherwise."""
