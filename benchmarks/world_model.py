@@ -74,9 +74,10 @@ def paste_robot(ep: dict, T: int) -> dict:
 
 
 def rollout_batch(model, eps: list[dict], T: int, seed: int, num_steps: int | None = None,
-                  guidance_scale: float | None = None, residual_decoding: bool | None = None) -> list[dict]:
+                  guidance_scale: float | None = None, residual_decoding: bool | None = None,
+                  contact_radius_m: float | None = None, robot_points: bool | None = None) -> list[dict]:
     """One batched autoregressive rollout of a learned model from every episode's frame 0
-    (sampling steps, guidance and residual decoding: the checkpoint's own when None)."""
+    (sampling steps, guidance, residual decoding and contact radius: the checkpoint's own when None)."""
     from robo4d_env.world_model.modeling_world_model import action_vectors
     st = lambda k, sl: torch.stack([e[k][sl] for e in eps])  # noqa: E731
     first, future = slice(0, 1), slice(1, T + 1)
@@ -89,7 +90,8 @@ def rollout_batch(model, eps: list[dict], T: int, seed: int, num_steps: int | No
                         context_robot_mask=st("robot_mask", first),
                         generator=[torch.Generator().manual_seed(seed + i) for i in range(len(eps))],
                         num_steps=num_steps, guidance_scale=guidance_scale,
-                        residual_decoding=residual_decoding, **kw)
+                        residual_decoding=residual_decoding, contact_radius_m=contact_radius_m,
+                        robot_points_from_kinematics=robot_points, **kw)
     return [{k: v[b].numpy() for k, v in out.items()} for b in range(len(eps))]
 
 
@@ -293,6 +295,18 @@ def side_by_side(ep: dict, preds: dict, names: list[str], path: Path) -> Path:
 
 
 # --------------------------------------------------------------------------------------- main
+def parse_radius(text: str | None) -> float | None:
+    """--contact-radius-m: None (the checkpoint's), 'off' (-1: compositing off) or metres >= 0."""
+    if text is None:
+        return None
+    if text == "off":
+        return -1.0
+    r = float(text)
+    if not np.isfinite(r) or r < 0:
+        raise SystemExit(f"--contact-radius-m must be 'off' or a distance >= 0 in metres, got {text!r}")
+    return r
+
+
 def main(argv=None) -> int:
     p = parser(__doc__.split("\n")[0])
     p.add_argument("--data", nargs="+", default=["data/lift_eval"], help="held-out shards (never trained on)")
@@ -309,6 +323,12 @@ def main(argv=None) -> int:
                    help="classifier-free guidance on the robot condition (default: each checkpoint's own)")
     p.add_argument("--residual-decoding", choices=["on", "off"], default=None,
                    help="decode only what changed onto the context frame (default: each checkpoint's own)")
+    p.add_argument("--contact-radius-m", default=None,
+                   help="keep the known frame outside the robot's contact region of this radius, or 'off' "
+                        "(default: each checkpoint's own)")
+    p.add_argument("--robot-points", choices=["kinematic", "generated"], default=None,
+                   help="the robot's pixels of the world pointmap from kinematics or from the model "
+                        "(default: each checkpoint's own)")
     p.add_argument("--no-extras", action="store_true", help="skip VAE / speed / train-step figures")
     args = p.parse_args(argv)
     if args.threads:
@@ -317,6 +337,8 @@ def main(argv=None) -> int:
     ours = next(iter(methods))
     models = {n: load_model(path) for n, path in methods.items()}
     residual = None if args.residual_decoding is None else args.residual_decoding == "on"
+    radius = parse_radius(args.contact_radius_m)
+    robot_points = None if args.robot_points is None else args.robot_points == "kinematic"
     n_new = models[ours].wm.frames_per_chunk - models[ours].wm.context_frames
     T = args.chunks * n_new
     eps = load_episodes(args.data, T + 1, args.episodes)
@@ -325,7 +347,8 @@ def main(argv=None) -> int:
     for n, model in models.items():
         for i in tqdm(range(0, len(eps), args.batch), desc=f"rollout {n}", unit="batch"):
             preds[n] += rollout_batch(model, eps[i:i + args.batch], T, args.seed + i,
-                                      args.sampling_steps, args.guidance_scale, residual)
+                                      args.sampling_steps, args.guidance_scale, residual, radius,
+                                      robot_points)
     preds["copy_last_frame"] = [copy_last_frame(e, T) for e in eps]
     preds["paste_robot"] = [paste_robot(e, T) for e in eps]
 
@@ -342,6 +365,10 @@ def main(argv=None) -> int:
            "sampling_steps": args.sampling_steps, "guidance_scale": args.guidance_scale,
            "residual_decoding": {n: m.wm.residual_decoding if residual is None else residual
                                  for n, m in models.items()},
+           "contact_radius_m": {n: m.wm.contact_radius_m if radius is None else (None if radius < 0 else radius)
+                                for n, m in models.items()},
+           "robot_points_from_kinematics": {n: m.wm.robot_points_from_kinematics if robot_points is None
+                                            else robot_points for n, m in models.items()},
            "results": results, "lpips": None, "lpips_reason": LPIPS_REASON,
            "best_baseline_by_psnr_dynamic": best_baseline, "ours_vs_baselines": comparison(results, ours),
            "plot": str(plot(results, art / "per_chunk.png")),

@@ -346,7 +346,7 @@ def test_residual_decoding_keeps_what_did_not_change(batch, predict_pointmap):
     clip = {k: v[0] for k, v in batch.items()}
     T = 6
     cfg, _ = get_preset("tiny", num_sampling_steps=1, context_noise_inference=0.0, residual_decoding=True,
-                        predict_pointmap=predict_pointmap)
+                        predict_pointmap=predict_pointmap, contact_radius_m=None, robot_points_from_kinematics=False)
     model = new_model(cfg).eval()
     seen, encode_pair = {}, model.encode_pair
 
@@ -362,3 +362,47 @@ def test_residual_decoding_keeps_what_did_not_change(batch, predict_pointmap):
         torch.testing.assert_close(out["pointmap"], clip["pointmap"][:1].expand(T, -1, -1, -1), atol=1e-5, rtol=0)
     else:
         assert "pointmap" not in out
+
+
+def test_contact_region_holds_robot_pixels_and_scene_points_within_radius():
+    from robo4d_env.world_model.contact_region import contact_region
+    H, W = 2, 8
+    scene = torch.zeros(1, H, W, 3)
+    scene[..., 0] = torch.arange(W) * 0.01                    # a row of table points 1 cm apart along x
+    robot_pm, robot_m = torch.zeros(1, 2, H, W, 3), torch.zeros(1, 2, H, W, dtype=torch.bool)
+    robot_m[0, 1, 1, 7] = True                                  # the robot covers one pixel in frame 1 ...
+    robot_pm[0, 1, 1, 7] = torch.tensor([0.0, 0.0, 0.0])        # ... and sits on scene point x = 0
+    region = contact_region(scene, robot_pm, robot_m, radius_m=0.035)[0]
+    expected = torch.zeros(H, W, dtype=torch.bool)
+    expected[:, :4] = True                                      # x = 0, 1, 2, 3 cm < 3.5 cm
+    expected[1, 7] = True                                       # covered by the robot
+    assert torch.equal(region, expected)
+    assert not contact_region(scene, robot_pm, torch.zeros_like(robot_m), 0.035).any()   # no robot: static
+    with pytest.raises(ValueError, match="contact_region wants"):
+        contact_region(scene[0], robot_pm, robot_m, 0.035)
+
+
+def test_rollout_keeps_the_known_frame_outside_contact_and_robot_points_exact(batch):
+    """contact_radius_m: pixels far from the robot keep the context frame exactly over two chunks;
+    robot_points_from_kinematics: the world pointmap is the robot's own where the mask is."""
+    clip = {k: v[0] for k, v in batch.items()}
+    T = 6
+    cfg, _ = get_preset("tiny", num_sampling_steps=1, contact_radius_m=0.05, robot_points_from_kinematics=True)
+    model = new_model(cfg).eval()
+    H, W = cfg.height, cfg.width
+    lo, hi = torch.tensor(cfg.workspace_min), torch.tensor(cfg.workspace_max)
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, H), torch.linspace(0, 1, W), indexing="ij")
+    table = lo + torch.stack([xs, ys, torch.full_like(xs, 0.1)], -1) * (hi - lo)   # a flat table, in the box
+    robot_pm = clip["robot_pointmap"][:T + 1].clone()
+    robot_pm[clip["robot_mask"][:T + 1]] = table[4, 8] + torch.tensor([0.0, 0.0, 0.02])
+    out = model.rollout(clip["rgb"][:1], table[None], robot_pm[1:], clip["robot_mask"][1:T + 1],
+                        context_robot_pointmap=robot_pm[:1], context_robot_mask=clip["robot_mask"][:1],
+                        generator=torch.Generator().manual_seed(0))
+    far = torch.cdist(table.view(-1, 3), table[4, 8][None]).view(H, W) > 0.05 + 0.02
+    far &= ~clip["robot_mask"][:T + 1].any(0)
+    assert far.float().mean() > 0.5
+    assert torch.equal(out["rgb"][:, far], clip["rgb"][0, far].expand(T, -1, -1))
+    torch.testing.assert_close(out["pointmap"][:, far], table[far].expand(T, -1, -1), atol=1e-5, rtol=0)
+    assert not torch.equal(out["rgb"][:, ~far], clip["rgb"][0, ~far].expand(T, -1, -1))   # generated there
+    m = clip["robot_mask"][1:T + 1]
+    torch.testing.assert_close(out["pointmap"][m], robot_pm[1:][m], atol=1e-5, rtol=0)

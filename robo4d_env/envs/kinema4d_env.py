@@ -40,6 +40,8 @@ class GenEnvConfig:
     num_inference_steps: int | None = None   # None: the checkpoint's own setting
     guidance_scale: float | None = None
     residual_decoding: bool | None = None    # None: the checkpoint's (WorldModelConfig.residual_decoding)
+    contact_radius_m: float | None = None     # None: the checkpoint's; < 0: generate every pixel
+    robot_points_from_kinematics: bool | None = None   # None: the checkpoint's
     render_mode: str | None = None
     device: str = "cpu"
     robot: RobotConfig = field(default_factory=RobotConfig)
@@ -218,7 +220,8 @@ def generate_frames(envs: list[Kinema4DEnv], rpms: list[np.ndarray], rmasks: lis
         **batch, robot_pointmaps=torch.stack([e._to_world(p, m) for e, p, m in zip(envs, rpms, rmasks)]),
         robot_masks=torch.as_tensor(np.stack(rmasks)), generator=[e._generator for e in envs],
         num_steps=first.config.num_inference_steps, guidance_scale=first.config.guidance_scale,
-        residual_decoding=first.config.residual_decoding)
+        residual_decoding=first.config.residual_decoding, contact_radius_m=first.config.contact_radius_m,
+        robot_points_from_kinematics=first.config.robot_points_from_kinematics)
     result = []
     for b, env in enumerate(envs):
         T_cw = torch.as_tensor(np.linalg.inv(env.T_world_cam), dtype=torch.float32)

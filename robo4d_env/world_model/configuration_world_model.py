@@ -107,6 +107,14 @@ class WorldModelConfig:
     # "nothing moved" chunk). The VAE's own error on what did not change cancels, so static pixels and
     # points stay exact instead of passing through a lossy VAE every chunk (benchmarks.world_model).
     residual_decoding: bool = False
+    # Rollout only: objects move only where the robot is or comes within this distance (quasi-static
+    # scenes), so pixels outside that region keep the latest known frame exactly (``contact_region``;
+    # the radius from ``benchmarks.contact_region``: the knee of lift's ground truth). None: everything
+    # is generated.
+    contact_radius_m: float | None = 0.04
+    # Rollout only: the robot's points are known exactly (kinematics), so the generated world pointmap
+    # takes them where the robot mask is; the model generates the rest.
+    robot_points_from_kinematics: bool = True
     # ---- LoRA (peft), the pretrained path only
     lora_rank: int | None = None
     lora_alpha: int | None = None            # None: = rank

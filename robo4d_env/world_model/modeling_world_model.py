@@ -42,6 +42,7 @@ from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
 
 from robo4d_env.projection import soft_robot_mask
 from robo4d_env.world_model.configuration_world_model import WorldModelConfig
+from robo4d_env.world_model.contact_region import contact_region
 from robo4d_env.world_model.fast_norm import use_fast_rms_norm
 from robo4d_env.world_model.windows import rollout_window_indices
 
@@ -526,7 +527,8 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
                 context_robot_pointmap: torch.Tensor | None = None, context_robot_mask: torch.Tensor | None = None,
                 generator: torch.Generator | None = None, num_steps: int | None = None,
                 guidance_scale: float | None = None, scheduler=None, actions: torch.Tensor | None = None,
-                context_actions: torch.Tensor | None = None, residual_decoding: bool | None = None) -> dict:
+                context_actions: torch.Tensor | None = None, residual_decoding: bool | None = None,
+                contact_radius_m: float | None = None, robot_points_from_kinematics: bool | None = None) -> dict:
         """Generate T frames chunk by chunk (autoregressive), optionally batched (leading B axis).
 
         context_rgb (C, H, W, 3) uint8 and context_pointmap (C, H, W, 3) world metres: C >= 1 known frames
@@ -535,6 +537,10 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         context frames (recommended; default none visible). actions (T, action_dim) and context_actions
         (C, action_dim): joint_pos vectors, needed by (only) an action-conditioned model.
         residual_decoding: None = the config's (``WorldModelConfig.residual_decoding``).
+        contact_radius_m: None = the config's (``WorldModelConfig.contact_radius_m``); a negative value turns
+        compositing off. Otherwise, pixels outside the robot's contact region of a chunk keep the last
+        known frame (``contact_region``). robot_points_from_kinematics: None = the config's; True puts
+        the robot's own (exact) points into the generated world pointmap where the robot mask is.
         Each chunk sees ``context_frames`` known frames: frame 0 is always the initial frame (memory),
         the others the latest frames (``windows.context_indices``, as in training).
         Returns {"rgb": (T, H, W, 3) uint8, "pointmap": (T, H, W, 3) float32 world metres} (no
@@ -559,6 +565,9 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         robot_x = pointmap_to_unit(all_rpm, all_rm, lo, hi)
         n_new, made = cfg.frames_per_chunk - cfg.context_frames, 0
         residual = cfg.residual_decoding if residual_decoding is None else residual_decoding
+        radius = cfg.contact_radius_m if contact_radius_m is None else contact_radius_m
+        robot_xyz = cfg.robot_points_from_kinematics if robot_points_from_kinematics is None \
+            else robot_points_from_kinematics
         while made < T:
             idx = rollout_window_indices(cfg, C + made, C + T)
             frames = idx[:cfg.context_frames]
@@ -578,6 +587,12 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
             null = self._null_inputs(ctx_lat, robot_x[:, :, idx], guidance_scale, act)
             x0 = self.sample(inputs, null, generator, num_steps, guidance_scale, scheduler)
             rgb_out, xyz_out = self._decode_chunk(x0, frozen, frozen_lat)
+            if radius is not None and radius >= 0:     # the robot's chunk: latest known frame + new ones
+                robot = idx[cfg.context_frames - 1:]
+                rgb_out, xyz_out = self._keep_outside_contact(rgb_out, xyz_out, rgb_hist, xyz_hist, all_rpm[:, robot],
+                                                              all_rm[:, robot], lo, hi, radius)
+            if robot_xyz and xyz_out is not None:
+                xyz_out = torch.where(all_rm[:, idx].unsqueeze(1), robot_x[:, :, idx], xyz_out)
             keep = min(n_new, T - made)
             new = slice(cfg.context_frames, cfg.context_frames + keep)
             hist_rgb.append(rgb_out[:, :, new])
@@ -588,6 +603,17 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         if cfg.predict_pointmap:
             out["pointmap"] = unit_to_pointmap(torch.cat(hist_xyz, 2)[:, :, C:], lo, hi)
         return {k: v[0] for k, v in out.items()} if single else out
+
+    @staticmethod
+    def _keep_outside_contact(rgb_out, xyz_out, rgb_hist, xyz_hist, robot_pm, robot_m, lo, hi, radius_m: float):
+        """Decoded chunk (B, 3, F, H, W) x2 in [-1, 1] -> the same with every pixel outside the robot's
+        contact region set to the latest known frame (history (B, 3, n, H, W)), RGB and XYZ alike."""
+        scene = unit_to_pointmap(xyz_hist[:, :, -1:], lo, hi)[:, 0]
+        keep_known = ~contact_region(scene, robot_pm, robot_m, radius_m)[:, None, None]
+        rgb_out = torch.where(keep_known, rgb_hist[:, :, -1:], rgb_out)
+        if xyz_out is not None:
+            xyz_out = torch.where(keep_known, xyz_hist[:, :, -1:], xyz_out)
+        return rgb_out, xyz_out
 
     def _frozen_chunk(self, ctx: torch.Tensor) -> torch.Tensor:
         """Context frames (B, 3, c, H, W) -> the chunk (B, 3, F, H, W) in which nothing moves after them."""

@@ -1,0 +1,39 @@
+"""Where the world can change during a chunk: the pixels the robot covers or comes near.
+
+Manipulated objects move only when the robot touches them (quasi-static tabletop scenes). So over
+one chunk, a pixel can change only if the robot covers it in some frame, or if the scene point it
+shows lies within a contact radius of the robot's points. Outside this region the last known frame
+is exact, and the rollout may copy it instead of regenerating it through a lossy VAE
+(``WorldModelConfig.contact_radius_m``; measured by ``benchmarks.contact_region``).
+"""
+from __future__ import annotations
+
+import torch
+
+ROBOT_POINT_BLOCK = 4096          # robot points per distance block: bounds cdist memory to (H*W, block)
+
+
+def contact_region(scene_world: torch.Tensor, robot_pointmaps: torch.Tensor, robot_masks: torch.Tensor,
+                   radius_m: float) -> torch.Tensor:
+    """(B, H, W) bool: pixels the robot covers in any frame, or whose scene point is within
+    ``radius_m`` of a robot point in any frame.
+
+    scene_world (B, H, W, 3) float, world metres: the last known frame's pointmap.
+    robot_pointmaps (B, F, H, W, 3) float, world metres, and robot_masks (B, F, H, W) bool: the robot
+    over the chunk (the last known frame included, so that what it uncovers is regenerated)."""
+    if scene_world.ndim != 4 or robot_pointmaps.shape[:2] != robot_masks.shape[:2] or \
+            robot_pointmaps.shape[2:4] != scene_world.shape[1:3]:
+        raise ValueError(f"contact_region wants scene (B, H, W, 3), robot pointmaps (B, F, H, W, 3) and masks "
+                         f"(B, F, H, W); got {tuple(scene_world.shape)}, {tuple(robot_pointmaps.shape)}, "
+                         f"{tuple(robot_masks.shape)}")
+    region = robot_masks.any(1)
+    for b in range(scene_world.shape[0]):
+        robot_pts = robot_pointmaps[b][robot_masks[b]].float()
+        if robot_pts.numel() == 0:
+            continue
+        scene = scene_world[b].reshape(-1, 3).float()
+        nearest = torch.full((scene.shape[0],), float("inf"))
+        for block in robot_pts.split(ROBOT_POINT_BLOCK):
+            nearest = torch.minimum(nearest, torch.cdist(scene, block).amin(1))
+        region[b] |= (nearest < radius_m).view(region.shape[1:])
+    return region
