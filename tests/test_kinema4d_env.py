@@ -245,3 +245,28 @@ def test_every_task_detects_on_generated_frames(tiny_checkpoint, task):
     _, reward, terminated, _, info = env.step(np.tile(np.array([0, 0, 0, 0, 0, 0, 1], np.float32), (2, 1)))
     assert reward == float(info["is_success"]) == float(terminated)
     env.close()
+
+
+@pytest.mark.parametrize("radius", [None, -1.0])
+def test_generated_world_keeps_what_the_robot_does_not_reach(tiny_checkpoint, radius):
+    """Default rollout: pixels far from the arm keep the initial frame exactly, and the generated
+    pointmap is the arm's own where the robot mask is; contact_radius_m=-1 generates every pixel."""
+    kw = {} if radius is None else {"contact_radius_m": radius}
+    env = gym.make("Kinema4D-v0", task="lift", resolution=RES, checkpoint=str(tiny_checkpoint),
+                   init_source="image", action_chunk=2, num_inference_steps=1, **kw)
+    frame = user_frame()
+    obs0, _ = env.reset(seed=0, options={"frame": frame})
+    obs, _, _, _, info = env.step(np.tile(np.array([0, 0.5, 0, 0, 0, 0, -1], np.float32), (2, 1)))
+    env.close()
+    pms, masks = [obs0["robot_pointmap"], *info["frames"]["robot_pointmap"]], [obs0["robot_mask"], *info["frames"]["robot_mask"]]
+    arm = np.concatenate([p[m] for p, m in zip(pms, masks)])          # camera frame, every frame of the step
+    dist = np.linalg.norm(frame["pointmap"][:, :, None] - arm[None, None], axis=-1).min(-1)
+    far = (dist > 0.15) & ~np.any(masks, axis=0)                      # well beyond the 4 cm margin
+    assert far.sum() > 50
+    same = np.array_equal(obs["rgb"][far], frame["rgb"][far])
+    if radius is not None:
+        assert not same                                                # the model's own pixels
+        return
+    assert same
+    m = obs["robot_mask"]
+    np.testing.assert_allclose(obs["pointmap"][m], obs["robot_pointmap"][m], atol=1e-4)
