@@ -406,3 +406,6 @@ def test_rollout_keeps_the_known_frame_outside_contact_and_robot_points_exact(ba
     assert not torch.equal(out["rgb"][:, ~far], clip["rgb"][0, ~far].expand(T, -1, -1))   # generated there
     m = clip["robot_mask"][1:T + 1]
     torch.testing.assert_close(out["pointmap"][m], robot_pm[1:][m], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="contact_radius_m must be a distance"):
+        model.rollout(clip["rgb"][:1], table[None], robot_pm[1:], clip["robot_mask"][1:T + 1],
+                      contact_radius_m=float("nan"))

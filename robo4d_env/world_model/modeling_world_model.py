@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -566,6 +567,9 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         n_new, made = cfg.frames_per_chunk - cfg.context_frames, 0
         residual = cfg.residual_decoding if residual_decoding is None else residual_decoding
         radius = cfg.contact_radius_m if contact_radius_m is None else contact_radius_m
+        if radius is not None and not math.isfinite(radius):
+            raise ValueError(f"contact_radius_m must be a distance in metres (>= 0), negative to generate every "
+                             f"pixel, or None for the checkpoint's; got {radius}")
         robot_xyz = cfg.robot_points_from_kinematics if robot_points_from_kinematics is None \
             else robot_points_from_kinematics
         while made < T:
