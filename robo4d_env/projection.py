@@ -33,6 +33,36 @@ def unproject_depth(depth: np.ndarray | torch.Tensor, K) -> np.ndarray | torch.T
     return pm.numpy().astype(np.float32) if is_np else pm
 
 
+def scale_intrinsics(K: torch.Tensor, from_hw: tuple[int, int], to_hw: tuple[int, int]) -> torch.Tensor:
+    """(..., 3, 3) intrinsics of a from_hw image -> those of the same camera at to_hw (pixel centres at
+    integer coordinates, so the principal point moves with the pixel grid's half-pixel offset)."""
+    sy, sx = to_hw[0] / from_hw[0], to_hw[1] / from_hw[1]
+    K = K.clone()
+    K[..., 0, 0], K[..., 1, 1] = K[..., 0, 0] * sx, K[..., 1, 1] * sy
+    K[..., 0, 2], K[..., 1, 2] = (K[..., 0, 2] + 0.5) * sx - 0.5, (K[..., 1, 2] + 0.5) * sy - 0.5
+    return K
+
+
+def pixel_rays_world(K: torch.Tensor, T_world_cam: torch.Tensor, height: int, width: int
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pixel's viewing ray in the world frame: camera centres (..., 3) and unit directions
+    (..., H, W, 3), for K (..., 3, 3) and T_world_cam (..., 4, 4)."""
+    ones = torch.ones(height, width, dtype=K.dtype)
+    d_cam = unproject_depth(ones.expand(*K.shape[:-2], height, width), K)
+    d_world = d_cam @ T_world_cam[..., None, :3, :3].transpose(-1, -2)
+    return T_world_cam[..., :3, 3], d_world / d_world.norm(dim=-1, keepdim=True)
+
+
+def snap_to_rays(points: torch.Tensor, origin: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
+    """World points (..., H, W, 3) -> the nearest point on each pixel's ray (``pixel_rays_world``;
+    origin (..., 3) broadcast over the pixels). A pixel's true surface point lies on its ray, so this
+    keeps only a generated point's depth along it; points behind the camera go to the camera centre
+    (z = 0, which readers treat as invalid)."""
+    o = origin[..., None, None, :]
+    depth = ((points - o) * dirs).sum(-1, keepdim=True).clamp_min(0.0)
+    return o + depth * dirs
+
+
 def transform_points(T: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     """Apply (..., 4, 4) transforms to points (..., N, 3)."""
     # einsum, not `p @ R.T`: torch's batched matmul with a 3-wide inner dimension took 13 ms for

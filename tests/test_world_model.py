@@ -409,3 +409,34 @@ def test_rollout_keeps_the_known_frame_outside_contact_and_robot_points_exact(ba
     with pytest.raises(ValueError, match="contact_radius_m must be a distance"):
         model.rollout(clip["rgb"][:1], table[None], robot_pm[1:], clip["robot_mask"][1:T + 1],
                       contact_radius_m=float("nan"))
+
+
+def test_rollout_puts_generated_points_on_their_camera_rays(batch):
+    """snap_to_camera_rays: with the camera given, every generated world point lies on its pixel's ray
+    (only its depth is generated); without the camera, or turned off, the model's raw points are not."""
+    from robo4d_env.cameras import look_at
+    from robo4d_env.projection import pixel_rays_world, unproject_depth
+    clip = {k: v[0] for k, v in batch.items()}
+    T = 4
+    cfg, _ = get_preset("tiny", num_sampling_steps=1, contact_radius_m=None, robot_points_from_kinematics=False)
+    model = new_model(cfg).eval()
+    H, W = cfg.height, cfg.width
+    K = torch.tensor([[30.0, 0.0, (W - 1) / 2], [0.0, 30.0, (H - 1) / 2], [0.0, 0.0, 1.0]])
+    T_wc = torch.as_tensor(look_at([-0.6, 1.2, 1.0], [-0.6, 1.2, 0.0]), dtype=torch.float32)  # above the box
+    table = unproject_depth(torch.full((H, W), 0.9), K) @ T_wc[:3, :3].T + T_wc[:3, 3]     # z = 0.1 m
+    kw = dict(context_robot_pointmap=clip["robot_pointmap"][:1], context_robot_mask=clip["robot_mask"][:1])
+    args = (clip["rgb"][:1], table[None], clip["robot_pointmap"][1:T + 1], clip["robot_mask"][1:T + 1])
+    origin, dirs = pixel_rays_world(K, T_wc, H, W)
+
+    def off_ray_m(pm):
+        v = pm - origin
+        return (v - (v * dirs).sum(-1, keepdim=True) * dirs).norm(dim=-1)
+
+    lo, hi = torch.tensor(cfg.workspace_min), torch.tensor(cfg.workspace_max)
+    snapped = model.rollout(*args, **kw, camera_K=K, T_world_cam=T_wc, generator=torch.Generator().manual_seed(0))
+    inside = ((snapped["pointmap"] > lo + 1e-4) & (snapped["pointmap"] < hi - 1e-4)).all(-1)  # not clamped to the box
+    assert inside.float().mean() > 0.5
+    assert off_ray_m(snapped["pointmap"])[inside].max() < 1e-4
+    for off in ({}, {"camera_K": K, "T_world_cam": T_wc, "snap_to_camera_rays": False}):
+        raw = model.rollout(*args, **kw, **off, generator=torch.Generator().manual_seed(0))
+        assert off_ray_m(raw["pointmap"]).median() > 0.01

@@ -42,6 +42,7 @@ class GenEnvConfig:
     residual_decoding: bool | None = None    # None: the checkpoint's (WorldModelConfig.residual_decoding)
     contact_radius_m: float | None = None     # None: the checkpoint's; < 0: generate every pixel
     robot_points_from_kinematics: bool | None = None   # None: the checkpoint's
+    snap_to_camera_rays: bool | None = None  # None: the checkpoint's (generated points onto their pixel rays)
     render_mode: str | None = None
     device: str = "cpu"
     robot: RobotConfig = field(default_factory=RobotConfig)
@@ -221,7 +222,10 @@ def generate_frames(envs: list[Kinema4DEnv], rpms: list[np.ndarray], rmasks: lis
         robot_masks=torch.as_tensor(np.stack(rmasks)), generator=[e._generator for e in envs],
         num_steps=first.config.num_inference_steps, guidance_scale=first.config.guidance_scale,
         residual_decoding=first.config.residual_decoding, contact_radius_m=first.config.contact_radius_m,
-        robot_points_from_kinematics=first.config.robot_points_from_kinematics)
+        robot_points_from_kinematics=first.config.robot_points_from_kinematics,
+        camera_K=torch.as_tensor(np.stack([e.K for e in envs]), dtype=torch.float32),
+        T_world_cam=torch.as_tensor(np.stack([e.T_world_cam for e in envs]), dtype=torch.float32),
+        snap_to_camera_rays=first.config.snap_to_camera_rays)
     result = []
     for b, env in enumerate(envs):
         T_cw = torch.as_tensor(np.linalg.inv(env.T_world_cam), dtype=torch.float32)

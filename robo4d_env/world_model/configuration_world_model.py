@@ -115,6 +115,11 @@ class WorldModelConfig:
     # Rollout only: the robot's points are known exactly (kinematics), so the generated world pointmap
     # takes them where the robot mask is; the model generates the rest.
     robot_points_from_kinematics: bool = True
+    # Rollout only, when the caller gives the camera: a pixel's surface point lies on that pixel's ray,
+    # so each generated world point is moved to the nearest point of its ray, keeping only its depth
+    # along the ray. On the VAE's held-out round trips this cuts the median point error by a third
+    # (3.4 -> 2.3 cm); benchmarks.world_model --snap-to-rays measures it on whole rollouts.
+    snap_to_camera_rays: bool = True
     # ---- LoRA (peft), the pretrained path only
     lora_rank: int | None = None
     lora_alpha: int | None = None            # None: = rank

@@ -41,7 +41,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
 
-from robo4d_env.projection import soft_robot_mask
+from robo4d_env.projection import pixel_rays_world, scale_intrinsics, snap_to_rays, soft_robot_mask
 from robo4d_env.world_model.configuration_world_model import WorldModelConfig
 from robo4d_env.world_model.contact_region import contact_region
 from robo4d_env.world_model.fast_norm import use_fast_rms_norm
@@ -529,7 +529,9 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
                 generator: torch.Generator | None = None, num_steps: int | None = None,
                 guidance_scale: float | None = None, scheduler=None, actions: torch.Tensor | None = None,
                 context_actions: torch.Tensor | None = None, residual_decoding: bool | None = None,
-                contact_radius_m: float | None = None, robot_points_from_kinematics: bool | None = None) -> dict:
+                contact_radius_m: float | None = None, robot_points_from_kinematics: bool | None = None,
+                camera_K: torch.Tensor | None = None, T_world_cam: torch.Tensor | None = None,
+                snap_to_camera_rays: bool | None = None) -> dict:
         """Generate T frames chunk by chunk (autoregressive), optionally batched (leading B axis).
 
         context_rgb (C, H, W, 3) uint8 and context_pointmap (C, H, W, 3) world metres: C >= 1 known frames
@@ -542,6 +544,8 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         compositing off. Otherwise, pixels outside the robot's contact region of a chunk keep the last
         known frame (``contact_region``). robot_points_from_kinematics: None = the config's; True puts
         the robot's own (exact) points into the generated world pointmap where the robot mask is.
+        camera_K (3, 3) for the context's H x W and T_world_cam (4, 4): the camera (optional); with them and
+        snap_to_camera_rays (None = the config's), every generated point moves onto its pixel's ray.
         Each chunk sees ``context_frames`` known frames: frame 0 is always the initial frame (memory),
         the others the latest frames (``windows.context_indices``, as in training).
         Returns {"rgb": (T, H, W, 3) uint8, "pointmap": (T, H, W, 3) float32 world metres} (no
@@ -556,6 +560,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         ctx_rpm = torch.zeros_like(ctx_pm) if ctx_rpm is None else ctx_rpm
         ctx_rm = torch.zeros(ctx_pm.shape[:-1], dtype=torch.bool) if ctx_rm is None else ctx_rm
         all_act = self._rollout_actions(add(context_actions), add(actions), C, T)
+        rays = self._rays(add(camera_K), add(T_world_cam), ctx_rgb.shape[2:4], snap_to_camera_rays)
         rs = lambda x, mode="nearest": resize_video(x, cfg.height, cfg.width, mode)  # noqa: E731
         ctx_rgb, ctx_pm, ctx_valid, ctx_rpm, ctx_rm, rob_pm, rob_m = (
             rs(ctx_rgb, "bilinear"), rs(ctx_pm), rs(ctx_valid), rs(ctx_rpm), rs(ctx_rm), rs(rob_pm), rs(rob_m))
@@ -595,6 +600,8 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
                 robot = idx[cfg.context_frames - 1:]
                 rgb_out, xyz_out = self._keep_outside_contact(rgb_out, xyz_out, rgb_hist, xyz_hist, all_rpm[:, robot],
                                                               all_rm[:, robot], lo, hi, radius)
+            if rays is not None and xyz_out is not None:
+                xyz_out = self._snap_chunk(xyz_out, rays, lo, hi)
             if robot_xyz and xyz_out is not None:
                 xyz_out = torch.where(all_rm[:, idx].unsqueeze(1), robot_x[:, :, idx], xyz_out)
             keep = min(n_new, T - made)
@@ -607,6 +614,21 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         if cfg.predict_pointmap:
             out["pointmap"] = unit_to_pointmap(torch.cat(hist_xyz, 2)[:, :, C:], lo, hi)
         return {k: v[0] for k, v in out.items()} if single else out
+
+    def _rays(self, K, T_world_cam, in_hw, snap: bool | None):
+        """(origins (B, 3), directions (B, H, W, 3)) of the model-resolution pixels, world frame; None
+        when no camera is given or snapping is off."""
+        if K is None or T_world_cam is None or not (self.wm.snap_to_camera_rays if snap is None else snap):
+            return None
+        out_hw = (self.wm.height, self.wm.width)
+        K = scale_intrinsics(torch.as_tensor(K, dtype=torch.float32), tuple(in_hw), out_hw)
+        return pixel_rays_world(K, torch.as_tensor(T_world_cam, dtype=torch.float32), *out_hw)
+
+    @staticmethod
+    def _snap_chunk(xyz_out, rays, lo, hi):
+        """Decoded XYZ chunk (B, 3, F, H, W) in [-1, 1] -> the same with every point on its pixel's ray."""
+        pm = snap_to_rays(unit_to_pointmap(xyz_out, lo, hi), rays[0][:, None], rays[1][:, None])
+        return pointmap_to_unit(pm, torch.ones(pm.shape[:-1], dtype=torch.bool), lo, hi)
 
     @staticmethod
     def _keep_outside_contact(rgb_out, xyz_out, rgb_hist, xyz_hist, robot_pm, robot_m, lo, hi, radius_m: float):
