@@ -6,6 +6,7 @@ from gymnasium.utils.env_checker import check_env
 
 from robo4d_env.cameras import CameraSpec, make_camera
 from robo4d_env.envs.initial_frames import from_user_image
+from robo4d_env.envs.kinema4d_env import ASSETS
 from robo4d_env.success import DetectorConfig, SuccessTracker, detect, detector_config
 from robo4d_env.world_model.configuration_world_model import get_preset
 from robo4d_env.world_model.modeling_world_model import CheckpointMismatchError, Kinema4DWorldModel
@@ -22,11 +23,11 @@ def tiny_checkpoint(tmp_path_factory):
     return path
 
 
-def user_frame():
+def user_frame(res: int = RES):
     """A flat table 1 m in front of a camera looking down at the robot's workspace."""
-    cam = make_camera(CameraSpec("main", (0.3, -0.5, 1.22), (-0.04, 0.0, 0.88), 45.0), RES, RES)
-    rgb = np.full((RES, RES, 3), 200, np.uint8)
-    depth = np.full((RES, RES), 0.9, np.float32)
+    cam = make_camera(CameraSpec("main", (0.3, -0.5, 1.22), (-0.04, 0.0, 0.88), 45.0), res, res)
+    rgb = np.full((res, res, 3), 200, np.uint8)
+    depth = np.full((res, res), 0.9, np.float32)
     T_world_base = np.eye(4)
     T_world_base[:3, 3] = (-0.56, 0.0, 0.912)
     q = np.array([0.0, 0.196, 0.0, -2.618, 0.0, 2.942, 0.785], np.float32)
@@ -270,3 +271,17 @@ def test_generated_world_keeps_what_the_robot_does_not_reach(tiny_checkpoint, ra
     assert same
     m = obs["robot_mask"]
     np.testing.assert_allclose(obs["pointmap"][m], obs["robot_pointmap"][m], atol=1e-4)
+    K, pm, valid = frame["K"], obs["pointmap"], obs["valid"] & ~m     # snap_to_camera_rays: on each pixel's ray
+    u = np.arange(RES)[None, :].repeat(RES, 0)
+    np.testing.assert_allclose((pm[..., 0] / pm[..., 2])[valid], ((u - K[0, 2]) / K[0, 0])[valid], atol=1e-3)
+
+
+@pytest.mark.parametrize("task", [p.name for p in sorted((ASSETS / "world_model").iterdir())])
+def test_shipped_checkpoint_works_out_of_the_box(task):
+    """gym.make("Kinema4D-v0", task=...) with no checkpoint loads assets/world_model/<task> and steps."""
+    env = gym.make("Kinema4D-v0", task=task, init_source="image", action_chunk=2)
+    obs, _ = env.reset(seed=0, options={"frame": user_frame(64)})
+    obs, reward, terminated, truncated, info = env.step(np.tile(np.array([0, 0, 0, 0, 0, 0, -1], np.float32), (2, 1)))
+    env.close()
+    assert obs["rgb"].shape == (64, 64, 3) and np.isfinite(obs["pointmap"]).all()
+    assert len(info["frames"]["rgb"]) == 2 and reward in (0.0, 1.0)
