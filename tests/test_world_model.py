@@ -437,6 +437,11 @@ def test_rollout_puts_generated_points_on_their_camera_rays(batch):
     inside = ((snapped["pointmap"] > lo + 1e-4) & (snapped["pointmap"] < hi - 1e-4)).all(-1)  # not clamped to the box
     assert inside.float().mean() > 0.5
     assert off_ray_m(snapped["pointmap"])[inside].max() < 1e-4
+    bad_K = K.clone()
+    bad_K[0, 0] = float("nan")
+    for bad in ({"camera_K": bad_K, "T_world_cam": T_wc}, {"camera_K": K, "T_world_cam": T_wc[:3]}):
+        with pytest.raises(ValueError, match="camera_K"):
+            model.rollout(*args, **kw, **bad)
     for off in ({}, {"camera_K": K, "T_world_cam": T_wc, "snap_to_camera_rays": False}):
         raw = model.rollout(*args, **kw, **off, generator=torch.Generator().manual_seed(0))
         assert off_ray_m(raw["pointmap"]).median() > 0.01

@@ -620,9 +620,16 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         when no camera is given or snapping is off."""
         if K is None or T_world_cam is None or not (self.wm.snap_to_camera_rays if snap is None else snap):
             return None
+        K, T_world_cam = (torch.as_tensor(x, dtype=torch.float32) for x in (K, T_world_cam))
+        if K.shape[-2:] != (3, 3) or T_world_cam.shape[-2:] != (4, 4) or K.shape[0] != T_world_cam.shape[0]:
+            raise ValueError(f"camera_K must be (3, 3) and T_world_cam (4, 4), one per rollout (or a leading batch "
+                             f"axis on both); got {tuple(K.shape)} and {tuple(T_world_cam.shape)}")
+        if not (torch.isfinite(K).all() and torch.isfinite(T_world_cam).all()) or (K[..., 0, 0] <= 0).any() \
+                or (K[..., 1, 1] <= 0).any():
+            raise ValueError("camera_K / T_world_cam hold NaN/inf or non-positive focal lengths: pass the camera's "
+                             "calibration, or leave both None to keep the generated points as decoded")
         out_hw = (self.wm.height, self.wm.width)
-        K = scale_intrinsics(torch.as_tensor(K, dtype=torch.float32), tuple(in_hw), out_hw)
-        return pixel_rays_world(K, torch.as_tensor(T_world_cam, dtype=torch.float32), *out_hw)
+        return pixel_rays_world(scale_intrinsics(K, tuple(in_hw), out_hw), T_world_cam, *out_hw)
 
     @staticmethod
     def _snap_chunk(xyz_out, rays, lo, hi):
