@@ -92,8 +92,8 @@ def rollout_batch(model, eps: list[dict], T: int, seed: int, num_steps: int | No
                         generator=[torch.Generator().manual_seed(seed + i) for i in range(len(eps))],
                         num_steps=num_steps, guidance_scale=guidance_scale,
                         residual_decoding=residual_decoding, contact_radius_m=contact_radius_m,
-                        robot_points_from_kinematics=robot_points, camera_K=st("K", slice(None)),
-                        T_world_cam=st("T_world_cam", slice(None)), snap_to_camera_rays=snap_to_rays, **kw)
+                        robot_points_from_kinematics=robot_points, camera_K=torch.stack([e["K"] for e in eps]),
+                        T_world_cam=torch.stack([e["T_world_cam"] for e in eps]), snap_to_camera_rays=snap_to_rays, **kw)
     return [{k: v[b].numpy() for k, v in out.items()} for b in range(len(eps))]
 
 
@@ -303,7 +303,10 @@ def parse_radius(text: str | None) -> float | None:
         return None
     if text == "off":
         return -1.0
-    r = float(text)
+    try:
+        r = float(text)
+    except ValueError:
+        r = float("nan")
     if not np.isfinite(r) or r < 0:
         raise SystemExit(f"--contact-radius-m must be 'off' or a distance >= 0 in metres, got {text!r}")
     return r

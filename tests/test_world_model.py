@@ -439,7 +439,8 @@ def test_rollout_puts_generated_points_on_their_camera_rays(batch):
     assert off_ray_m(snapped["pointmap"])[inside].max() < 1e-4
     bad_K = K.clone()
     bad_K[0, 0] = float("nan")
-    for bad in ({"camera_K": bad_K, "T_world_cam": T_wc}, {"camera_K": K, "T_world_cam": T_wc[:3]}):
+    for bad in ({"camera_K": bad_K, "T_world_cam": T_wc}, {"camera_K": K, "T_world_cam": T_wc[:3]},
+                {"camera_K": K.expand(2, 3, 3), "T_world_cam": T_wc}):       # two cameras, one rollout
         with pytest.raises(ValueError, match="camera_K"):
             model.rollout(*args, **kw, **bad)
     for off in ({}, {"camera_K": K, "T_world_cam": T_wc, "snap_to_camera_rays": False}):

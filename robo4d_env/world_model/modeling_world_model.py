@@ -560,7 +560,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         ctx_rpm = torch.zeros_like(ctx_pm) if ctx_rpm is None else ctx_rpm
         ctx_rm = torch.zeros(ctx_pm.shape[:-1], dtype=torch.bool) if ctx_rm is None else ctx_rm
         all_act = self._rollout_actions(add(context_actions), add(actions), C, T)
-        rays = self._rays(add(camera_K), add(T_world_cam), ctx_rgb.shape[2:4], snap_to_camera_rays)
+        rays = self._rays(add(camera_K), add(T_world_cam), ctx_rgb.shape[0], ctx_rgb.shape[2:4], snap_to_camera_rays)
         rs = lambda x, mode="nearest": resize_video(x, cfg.height, cfg.width, mode)  # noqa: E731
         ctx_rgb, ctx_pm, ctx_valid, ctx_rpm, ctx_rm, rob_pm, rob_m = (
             rs(ctx_rgb, "bilinear"), rs(ctx_pm), rs(ctx_valid), rs(ctx_rpm), rs(ctx_rm), rs(rob_pm), rs(rob_m))
@@ -615,15 +615,17 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
             out["pointmap"] = unit_to_pointmap(torch.cat(hist_xyz, 2)[:, :, C:], lo, hi)
         return {k: v[0] for k, v in out.items()} if single else out
 
-    def _rays(self, K, T_world_cam, in_hw, snap: bool | None):
+    def _rays(self, K, T_world_cam, batch: int, in_hw, snap: bool | None):
         """(origins (B, 3), directions (B, H, W, 3)) of the model-resolution pixels, world frame; None
         when no camera is given or snapping is off."""
         if K is None or T_world_cam is None or not (self.wm.snap_to_camera_rays if snap is None else snap):
             return None
         K, T_world_cam = (torch.as_tensor(x, dtype=torch.float32) for x in (K, T_world_cam))
-        if K.shape[-2:] != (3, 3) or T_world_cam.shape[-2:] != (4, 4) or K.shape[0] != T_world_cam.shape[0]:
-            raise ValueError(f"camera_K must be (3, 3) and T_world_cam (4, 4), one per rollout (or a leading batch "
-                             f"axis on both); got {tuple(K.shape)} and {tuple(T_world_cam.shape)}")
+        if K.ndim != 3 or T_world_cam.ndim != 3 or K.shape[1:] != (3, 3) or T_world_cam.shape[1:] != (4, 4) \
+                or K.shape[0] not in (1, batch) or T_world_cam.shape[0] not in (1, batch):
+            raise ValueError(f"camera_K must be (3, 3) and T_world_cam (4, 4), with a leading axis of 1 or the "
+                             f"rollout's batch ({batch}) on a batched rollout; got {tuple(K.shape)} and "
+                             f"{tuple(T_world_cam.shape)}")
         if not (torch.isfinite(K).all() and torch.isfinite(T_world_cam).all()) or (K[..., 0, 0] <= 0).any() \
                 or (K[..., 1, 1] <= 0).any():
             raise ValueError("camera_K / T_world_cam hold NaN/inf or non-positive focal lengths: pass the camera's "
