@@ -27,13 +27,13 @@ EYE = np.eye(4)
 def episode_frames(g, robot: RobotModel, cam: str = "main"):
     """Yield detector frames (world-frame pointmaps, so T_world_cam = I) of one stored episode."""
     obs = g["obs"]
-    pm, valid, rmask = (obs[camera_key(cam, k)][()] for k in ("pointmap", "valid", "robot_mask"))
+    rgb, pm, valid, rmask = (obs[camera_key(cam, k)][()] for k in ("rgb", "pointmap", "valid", "robot_mask"))
     fingers = obs["finger_cmd"][()]
     T_wb = np.asarray(g.attrs["T_world_base"])
     tcp = robot.fk(torch.as_tensor(obs["q_cmd"][()], dtype=torch.float32))[:, :3, 3].numpy()
     tcp = tcp @ T_wb[:3, :3].T + T_wb[:3, 3]
     for t in range(len(pm)):
-        yield {"pointmap": pm[t].astype(np.float32), "valid": valid[t], "robot_mask": rmask[t],
+        yield {"rgb": rgb[t], "pointmap": pm[t].astype(np.float32), "valid": valid[t], "robot_mask": rmask[t],
                "T_world_cam": EYE, "finger_m": float(fingers[t]), "tcp_world": tcp[t]}
 
 

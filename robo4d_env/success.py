@@ -39,7 +39,12 @@ class DetectorConfig:
     min_points: int = 3                       # object points needed before anything is decided
     top_quantile: float = 0.9                 # robust "top of the object" (ignores stray pixels)
     resting_band_m: tuple[float, float] = (0.006, 0.025)   # heights only a cube *resting* on the table fills
-    max_resting_points: int = 0
+    # lift: the cube's colour mass left near where it rested (see lift_success). Chosen on ground truth
+    # AND on generated rollouts of the shipped model (benchmarks/results/trials/lift_detector_gen)
+    lift_window_px: int = 6                   # search window around the initial cube pixels
+    lift_robot_margin_px: int = 2             # pixels this close to the robot are not read (arm smear)
+    lift_low_m: float = 0.06                  # only points this low count as "on the table"
+    lift_mass_frac: float = 0.2               # lifted: at most this share of the initial cube mass left
     lift_tcp_min_m: float = 0.05              # commanded TCP this far above the table (calibrated)
     # stack: top of cube A above the table (B 5 cm + A 4 cm), with stack's own released_finger_m and
     # min_consecutive_frames (TASK_DETECTOR_FIELDS). Chosen on 130 calibration episodes (a grid over
@@ -99,15 +104,65 @@ def object_top_m(frame: dict, cfg: DetectorConfig) -> float:
 
 
 def lift_success(frame: dict, cfg: DetectorConfig, reference: dict | None = None) -> bool:
-    """The cube has left the table (no scene points in the band a resting cube fills) while the
-    closed gripper is up: from the task camera the held cube hides behind the fingers, its absence
-    from the table does not."""
-    h = scene_points(frame, cfg)[:, 2] - cfg.table_z_m
-    lo, hi = cfg.resting_band_m
-    resting = int(((h > lo) & (h < hi)).sum())
+    """The cube has left the spot where it rested while the closed gripper is up.
+
+    From the task camera the held cube hides behind the fingers, so the rule reads its *absence*: the
+    cube-coloured mass (chroma, robust to shadows and to a blurred, generated cube) left in a window
+    around the cube's pixels of the initial frame, on the table and away from the robot, has fallen
+    below ``lift_mass_frac`` of what the initial frame shows there. A cube pushed aside stays in the
+    window; a lifted one is gone from it."""
+    if reference is None:
+        raise ValueError("lift detection compares against the episode's initial frame: pass reference=")
     tcp_up = frame["tcp_world"][2] - cfg.table_z_m > cfg.lift_tcp_min_m
     holding = frame["finger_m"] < cfg.released_finger_m      # an open gripper lifts nothing
-    return resting <= cfg.max_resting_points and bool(tcp_up) and holding
+    if not (tcp_up and holding):
+        return False
+    cube, window, table_c, cube_c = _resting_cube(reference, cfg)
+    now, seen = _cube_share(frame, window, table_c, cube_c, cfg)
+    then, _ = _cube_share(reference, window, table_c, cube_c, cfg)
+    # Compare on the pixels visible now: the arm hiding the cube's spot is not the cube leaving it.
+    visible_then = float(then[seen].sum())
+    return visible_then >= cfg.min_points and float(now[seen].sum()) <= cfg.lift_mass_frac * visible_then
+
+
+def _chroma(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) uint8 -> (..., 3) colour with brightness divided out (shadows keep their chroma)."""
+    x = rgb.astype(np.float32) + 1.0
+    return x / x.sum(-1, keepdims=True)
+
+
+def _resting_cube(reference: dict, cfg: DetectorConfig):
+    """The initial frame's cube pixels (resting band, off the robot), the window searched around them,
+    and the table's and the cube's chroma (3,)."""
+    h = world_points(reference)[..., 2] - cfg.table_z_m
+    lo, hi = cfg.resting_band_m
+    free = reference["valid"] & ~_robot(reference, cfg)
+    cube = free & (h > lo) & (h < hi) & _on_table(reference, cfg)
+    window = binary_dilation(cube, iterations=cfg.lift_window_px)
+    ring = free & window & ~binary_dilation(cube, iterations=1)
+    c = _chroma(reference["rgb"])
+    cube_c = np.median(c[cube], 0) if cube.any() else np.zeros(3, np.float32)
+    table_c = np.median(c[ring], 0) if ring.any() else cube_c
+    return cube, window, table_c, cube_c
+
+
+def _cube_share(frame: dict, window: np.ndarray, table_c: np.ndarray, cube_c: np.ndarray,
+                cfg: DetectorConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) how cube-coloured each pixel is (0 = table, 1 = cube; its sum over a region is about the
+    number of cube pixels there, also when generation blurs the cube), and (H, W) bool the window's
+    table pixels away from the robot, where it is read."""
+    d = cube_c - table_c
+    a = np.clip((_chroma(frame["rgb"]) - table_c) @ d / max(float(d @ d), 1e-8), 0.0, 1.0)
+    h = world_points(frame)[..., 2] - cfg.table_z_m
+    near_robot = binary_dilation(frame["robot_mask"], iterations=cfg.lift_robot_margin_px)
+    return a, window & frame["valid"] & ~near_robot & (h < cfg.lift_low_m) & _on_table(frame, cfg)
+
+
+def _on_table(frame: dict, cfg: DetectorConfig) -> np.ndarray:
+    p = world_points(frame)
+    cx, cy = cfg.table_center_xy_m
+    hx, hy = cfg.table_half_xy_m
+    return (np.abs(p[..., 0] - cx) < hx) & (np.abs(p[..., 1] - cy) < hy)
 
 
 def stack_success(frame: dict, cfg: DetectorConfig, reference: dict | None = None) -> bool:

@@ -126,18 +126,22 @@ def test_lift_detector_on_ground_truth_frames():
 
     obs, info = env.reset(seed=11)
     info_cams = info["cameras"]
-    assert not detect("lift", frame(obs, info))
+    initial = {k: np.copy(v) for k, v in frame(obs, info).items()}
+    assert not detect("lift", initial, reference=initial)
+    with pytest.raises(ValueError, match="initial frame"):
+        detect("lift", initial)
     expert = make_expert(env)
     expert.reset()
     done = False
     while not done:
         obs, _, term, trunc, info = env.step(expert.act(obs))
         done = term or trunc
-    assert info["is_success"] and detect("lift", frame(obs, info))
+    assert info["is_success"] and detect("lift", frame(obs, info), reference=initial)
     # episode success needs consecutive detections: a one-frame blip (e.g. an occluded cube) is not one
     lifted = {k: np.copy(v) for k, v in frame(obs, info).items()}
     resting = frame(*env.reset(seed=11))
     tracker = SuccessTracker("lift", DetectorConfig(min_consecutive_frames=2))
+    tracker.reset(reference=initial)
     assert [tracker.update(f) for f in (lifted, resting, lifted, lifted)] == [False, False, False, True]
     env.close()
 
