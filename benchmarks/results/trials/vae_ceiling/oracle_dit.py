@@ -53,13 +53,13 @@ def main():
         T_wb = ep["T_world_base"].numpy()
         tcp = robot.fk(ep["q_cmd"][:T + 1].float())[:, :3, 3].numpy() @ T_wb[:3, :3].T + T_wb[:3, 3]
 
-        def frame(t, pm):
-            return {"pointmap": pm, "valid": np.ones(pm.shape[:2], bool), "robot_mask": ep["robot_mask"][t].numpy(),
+        def frame(t, pm, rgb):
+            return {"rgb": rgb, "pointmap": pm, "valid": np.ones(pm.shape[:2], bool), "robot_mask": ep["robot_mask"][t].numpy(),
                     "T_world_cam": np.eye(4), "finger_m": float(ep["finger_cmd"][t]), "tcp_world": tcp[t]}
         tracker, lifted, band = SuccessTracker("lift", cfg), False, []
-        tracker.reset(frame(0, ep["pointmap"][0].numpy()))
+        tracker.reset(frame(0, ep["pointmap"][0].numpy(), ep["rgb"][0].numpy()))
         for t in range(1, T + 1):
-            fr = frame(t, pred["pointmap"][t - 1])
+            fr = frame(t, pred["pointmap"][t - 1], pred["rgb"][t - 1])
             lifted = tracker.update(fr) or lifted
             h = scene_points(fr, cfg)[:, 2] - cfg.table_z_m
             band.append(int(((h > cfg.resting_band_m[0]) & (h < cfg.resting_band_m[1])).sum()))
