@@ -130,6 +130,8 @@ def test_lift_detector_on_ground_truth_frames():
     assert not detect("lift", initial, reference=initial)
     with pytest.raises(ValueError, match="initial frame"):
         detect("lift", initial)
+    with pytest.raises(ValueError, match="colour"):
+        detect("lift", {k: v for k, v in initial.items() if k != "rgb"}, reference=initial)
     expert = make_expert(env)
     expert.reset()
     done = False
