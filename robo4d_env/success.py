@@ -46,6 +46,8 @@ class DetectorConfig:
     lift_robot_margin_px: int = 2             # pixels this close to the robot are not read (arm smear)
     lift_low_m: float = 0.06                  # only points this low count as "on the table"
     lift_mass_frac: float = 0.2               # lifted: at most this share of the initial cube mass left
+    lift_min_chroma_contrast: float = 0.05    # below it (cube ~ table colour) the XYZ rule decides alone
+    max_resting_points: int = 0               # the XYZ rule: scene points allowed in the resting band
     lift_tcp_min_m: float = 0.05              # commanded TCP this far above the table (calibrated)
     # stack: top of cube A above the table (B 5 cm + A 4 cm), with stack's own released_finger_m and
     # min_consecutive_frames (TASK_DETECTOR_FIELDS). Chosen on 130 calibration episodes (a grid over
@@ -121,11 +123,20 @@ def lift_success(frame: dict, cfg: DetectorConfig, reference: dict | None = None
     if not (tcp_up and holding):
         return False
     cube, window, table_c, cube_c = _resting_cube(reference, cfg)
+    if np.linalg.norm(cube_c - table_c) < cfg.lift_min_chroma_contrast:
+        return _no_cube_resting(frame, cfg)     # colour cannot tell cube from table: read XYZ alone
     now, seen = _cube_share(frame, window, table_c, cube_c, cfg)
     then, _ = _cube_share(reference, window, table_c, cube_c, cfg)
     # Compare on the pixels visible now: the arm hiding the cube's spot is not the cube leaving it.
     visible_then = float(then[seen].sum())
     return visible_then >= cfg.min_points and float(now[seen].sum()) <= cfg.lift_mass_frac * visible_then
+
+
+def _no_cube_resting(frame: dict, cfg: DetectorConfig) -> bool:
+    """The XYZ rule (the lift rule before the colour one): no scene point in the band a resting cube fills."""
+    h = scene_points(frame, cfg)[:, 2] - cfg.table_z_m
+    lo, hi = cfg.resting_band_m
+    return int(((h > lo) & (h < hi)).sum()) <= cfg.max_resting_points
 
 
 def _chroma(rgb: np.ndarray) -> np.ndarray:

@@ -149,6 +149,11 @@ def test_lift_detector_on_ground_truth_frames():
     tracker = SuccessTracker("lift", DetectorConfig(min_consecutive_frames=2))
     tracker.reset(reference=initial)
     assert [tracker.update(f) for f in (lifted, resting, lifted, lifted)] == [False, False, False, True]
+    # a cube the colour of the table: the XYZ rule decides alone, and still sees lifted vs resting
+    grey = lambda f: {**f, "rgb": np.full_like(f["rgb"], 128)}  # noqa: E731
+    assert detect("lift", grey(lifted), reference=grey(initial))
+    held_state = {"tcp_world": lifted["tcp_world"], "finger_m": lifted["finger_m"]}
+    assert not detect("lift", {**grey(initial), **held_state}, reference=grey(initial))
     env.close()
 
 
