@@ -10,8 +10,8 @@ A frame here: ``rgb`` (H, W, 3) uint8, ``pointmap`` (H, W, 3) float32 camera fra
 
 Status: ``lift`` reads the cube's absence from where it rested, in colour, against the episode's
 initial frame (``lift_success``). Its settings were chosen on ground truth *and* on rollouts of the
-shipped model (benchmarks/results/trials/lift_detector_gen): on the 160 ground-truth calibration
-episodes of data/lift_detect its episode agreement is 1.000, on the 200 of data/lift_detect2 +
+shipped model (benchmarks/results/trials/lift_detector_gen): on the 200 ground-truth calibration
+episodes of data/lift_eval + data/lift_detect its episode agreement is 1.000, on the 200 of data/lift_detect2 +
 data/lift_detect3 0.995. The rule before it (no XYZ point in the band a resting cube fills) scored
 0.98 / 0.99 there, but never fired on generated frames, not even on an oracle rollout of the true latents:
 the VAE's XYZ smear fills the band.
@@ -92,10 +92,7 @@ def detector_config(task: str, **overrides) -> DetectorConfig:
 def scene_points(frame: dict, cfg: DetectorConfig) -> np.ndarray:
     """(N, 3) world-frame points of the scene above the table top, robot pixels excluded."""
     p = world_points(frame)[frame["valid"] & ~_robot(frame, cfg)]
-    cx, cy = cfg.table_center_xy_m
-    hx, hy = cfg.table_half_xy_m
-    on_table = (np.abs(p[:, 0] - cx) < hx) & (np.abs(p[:, 1] - cy) < hy) & (p[:, 2] > cfg.table_z_m)
-    return p[on_table]
+    return p[_over_table(p, cfg) & (p[:, 2] > cfg.table_z_m)]
 
 
 def object_top_m(frame: dict, cfg: DetectorConfig) -> float:
@@ -148,10 +145,11 @@ def _chroma(rgb: np.ndarray) -> np.ndarray:
 def _resting_cube(reference: dict, cfg: DetectorConfig):
     """The initial frame's cube pixels (resting band, off the robot), the window searched around them,
     and the table's and the cube's chroma (3,)."""
-    h = world_points(reference)[..., 2] - cfg.table_z_m
+    p = world_points(reference)
+    h = p[..., 2] - cfg.table_z_m
     lo, hi = cfg.resting_band_m
     free = reference["valid"] & ~_robot(reference, cfg)
-    cube = free & (h > lo) & (h < hi) & _on_table(reference, cfg)
+    cube = free & (h > lo) & (h < hi) & _over_table(p, cfg)
     window = binary_dilation(cube, iterations=cfg.lift_window_px)
     ring = free & window & ~binary_dilation(cube, iterations=1)
     c = _chroma(reference["rgb"])
@@ -167,13 +165,14 @@ def _cube_share(frame: dict, window: np.ndarray, table_c: np.ndarray, cube_c: np
     table pixels away from the robot, where it is read."""
     d = cube_c - table_c
     a = np.clip((_chroma(frame["rgb"]) - table_c) @ d / max(float(d @ d), 1e-8), 0.0, 1.0)
-    h = world_points(frame)[..., 2] - cfg.table_z_m
-    near_robot = binary_dilation(frame["robot_mask"], iterations=cfg.lift_robot_margin_px)
-    return a, window & frame["valid"] & ~near_robot & (h < cfg.lift_low_m) & _on_table(frame, cfg)
-
-
-def _on_table(frame: dict, cfg: DetectorConfig) -> np.ndarray:
     p = world_points(frame)
+    near_robot = binary_dilation(frame["robot_mask"], iterations=cfg.lift_robot_margin_px)
+    low = p[..., 2] - cfg.table_z_m < cfg.lift_low_m
+    return a, window & frame["valid"] & ~near_robot & low & _over_table(p, cfg)
+
+
+def _over_table(p: np.ndarray, cfg: DetectorConfig) -> np.ndarray:
+    """(...) bool: world points (..., 3) whose x, y lie over the table top."""
     cx, cy = cfg.table_center_xy_m
     hx, hy = cfg.table_half_xy_m
     return (np.abs(p[..., 0] - cx) < hx) & (np.abs(p[..., 1] - cy) < hy)
