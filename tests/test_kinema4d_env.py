@@ -7,7 +7,7 @@ from gymnasium.utils.env_checker import check_env
 from robo4d_env.cameras import CameraSpec, make_camera
 from robo4d_env.envs.initial_frames import from_user_image
 from robo4d_env.envs.kinema4d_env import ASSETS
-from robo4d_env.success import DetectorConfig, SuccessTracker, detect, detector_config
+from robo4d_env.success import DetectorConfig, SuccessTracker, detect, detector_config, object_top_m
 from robo4d_env.world_model.configuration_world_model import get_preset
 from robo4d_env.world_model.modeling_world_model import CheckpointMismatchError, Kinema4DWorldModel
 
@@ -112,6 +112,15 @@ def test_user_image_errors():
         from_user_image(rgb, cam.K, cam.T_world_cam, np.eye(4), np.zeros(7), depth=np.ones((4, 4)))
 
 
+def sim_frame(env, obs, info_cams):
+    """The detector's frame of a Robo4DSim-v0 observation (world-frame TCP from the commanded joints)."""
+    u = env.unwrapped
+    T_wb = u.T_world_base
+    tcp = T_wb[:3, :3] @ u.robot.fk(u.commander.q_cmd[None])[0, :3, 3].numpy() + T_wb[:3, 3]
+    return {k: np.copy(v) for k, v in {**obs, "T_world_cam": info_cams["main"]["T_world_cam"],
+                                       "finger_m": u.commander.finger_m, "tcp_world": tcp}.items()}
+
+
 LIFT_SETTLE_STEPS = 4
 
 
@@ -119,17 +128,10 @@ def test_lift_detector_on_ground_truth_frames():
     """On real simulator frames: the detector says no at reset and yes once the expert has lifted."""
     from robo4d_env.experts import make_expert
     env = gym.make("Robo4DSim-v0", task="lift", action_mode="ee_abs", terminate_on_success=False)
-    u = env.unwrapped
-
-    def frame(obs, info):
-        T_wb = u.T_world_base
-        tcp = T_wb[:3, :3] @ u.robot.fk(u.commander.q_cmd[None])[0, :3, 3].numpy() + T_wb[:3, 3]
-        return {**obs, "T_world_cam": info_cams["main"]["T_world_cam"], "finger_m": u.commander.finger_m,
-                "tcp_world": tcp}
-
     obs, info = env.reset(seed=11)
     info_cams = info["cameras"]
-    initial = {k: np.copy(v) for k, v in frame(obs, info).items()}
+    frame = lambda obs, info: sim_frame(env, obs, info_cams)  # noqa: E731
+    initial = frame(obs, info)
     assert not detect("lift", initial, reference=initial)
     with pytest.raises(ValueError, match="initial frame"):
         detect("lift", initial)
@@ -144,7 +146,7 @@ def test_lift_detector_on_ground_truth_frames():
         lifted_steps += bool(info["is_success"])
     assert info["is_success"] and detect("lift", frame(obs, info), reference=initial)
     # episode success needs consecutive detections: a one-frame blip (e.g. an occluded cube) is not one
-    lifted = {k: np.copy(v) for k, v in frame(obs, info).items()}
+    lifted = frame(obs, info)
     resting = frame(*env.reset(seed=11))
     tracker = SuccessTracker("lift", DetectorConfig(min_consecutive_frames=2))
     tracker.reset(reference=initial)
@@ -209,19 +211,39 @@ def test_corrupt_checkpoint_names_file_and_fix(tmp_path, tiny_checkpoint):
         gym.make("Kinema4D-v0", task="lift", resolution=RES, checkpoint=str(bad))
 
 
-def test_stack_tracker_needs_its_own_frame_count():
-    """A stack of 9 cm with open fingers is detected; episode success takes stack's own frame count."""
+def test_stack_detector_on_ground_truth_frames():
+    """On real simulator frames: not stacked at reset nor while A is carried closed over B; stacked once
+    the expert has released A on B; episode success takes stack's own frame count."""
+    from robo4d_env.experts import make_expert
     cfg = detector_config("stack")
     assert cfg.min_consecutive_frames != DetectorConfig().min_consecutive_frames
-    pm = np.zeros((8, 8, 3), np.float32)
-    pm[..., 2] = cfg.table_z_m + 0.09                     # world frame (T_world_cam = I): a 9 cm stack top
-    stacked = {"pointmap": pm, "valid": np.ones((8, 8), bool), "robot_mask": np.zeros((8, 8), bool),
-               "T_world_cam": np.eye(4), "finger_m": 0.03, "tcp_world": np.zeros(3)}
-    held = {**stacked, "finger_m": 0.0}                    # still in the closed gripper: not a stack yet
-    assert detect("stack", stacked, cfg) and not detect("stack", held, cfg)
+    env = gym.make("Robo4DSim-v0", task="stack", action_mode="ee_abs", terminate_on_success=False)
+    obs, info = env.reset(seed=3)
+    cams = info["cameras"]
+    initial = sim_frame(env, obs, cams)
+    with pytest.raises(ValueError, match="initial frame"):
+        detect("stack", initial)
     tracker = SuccessTracker("stack")
-    hits = [tracker.update(f) for f in (stacked, held) + (stacked,) * cfg.min_consecutive_frames]
-    assert hits == [False, False] + [False] * (cfg.min_consecutive_frames - 1) + [True]
+    tracker.reset(reference=initial)
+    assert not tracker.update(initial)
+    expert = make_expert(env)
+    expert.reset()
+    frames, sim_success, tracked = [], [], []
+    while len(sim_success) < 90 and sum(sim_success) < 6:
+        obs, _, _, trunc, info = env.step(expert.act(obs))
+        frames.append(sim_frame(env, obs, cams))
+        sim_success.append(info["is_success"])
+        tracked.append(tracker.update(frames[-1]))
+    assert any(sim_success) and tracked[-1], "the expert's stack was not detected"
+    first = sim_success.index(True)
+    carried = [f for f in frames[:first] if f["finger_m"] <= cfg.released_finger_m
+               and f["tcp_world"][2] - cfg.table_z_m > 0.1]
+    assert carried and not any(detect("stack", f, reference=initial) for f in carried)
+    # a cube the colour of the table: the XYZ rule decides alone (top of A on B, fingers open)
+    grey = lambda f: {**f, "rgb": np.full_like(f["rgb"], 128)}  # noqa: E731
+    assert detect("stack", grey(frames[-1]), reference=grey(initial)) == (
+        cfg.stack_top_min_m < object_top_m(frames[-1], cfg) < cfg.stack_top_max_m)
+    env.close()
 
 
 def test_pick_place_detector_reads_change_in_the_target_compartment():
