@@ -15,11 +15,11 @@ episodes of data/lift_eval + data/lift_detect its episode agreement is 1.000, on
 data/lift_detect3 0.995. The rule before it (no XYZ point in the band a resting cube fills) scored
 0.98 / 0.99 there, but never fired on generated frames, not even on an oracle rollout of the true latents:
 the VAE's XYZ smear fills the band.
-``stack`` thresholds were chosen on 130 ground-truth stack episodes run past success (eval seeds
-10000-10025; 0.81 -> 0.92 episode agreement) and validated on 100 fresh ones (seeds 10026-10045): 0.88
-(0.84 before tuning). Its errors: the scripted stacks are often unstable, and the simulator counts a
-cube A that touches B for 1-2 frames before falling off; after release the top cube can hide behind
-the fingers. ``pick_place_can`` compares with the episode's initial frame (its compartment shows
+``stack`` reads colour the same way: cube A gone from its spot, then A-coloured pixels on cube B or the
+TCP releasing over B, fingers open (``stack_success``). Chosen on 230 ground-truth episodes (eval seeds
+10000-10045): 0.985 / 0.98; held out on 200 (seeds 10046-10085): 0.95 (the XYZ rule before it: 0.91). Its
+errors are releases 1-6 cm off B's centre, where A leans on B's edge or slides off for a few frames.
+``pick_place_can`` compares with the episode's initial frame (its compartment shows
 walls and robosuite's visual goal marker, which never move): thresholds chosen on 200 ground-truth
 episodes (eval seeds 10000-10039): 0.995; validated on 50 fresh ones (seeds 10040-10049): 1.0.
 """
