@@ -5,7 +5,9 @@
 For every setup (a graded scripted policy, policies/scripted.py) and every eval seed, the episode is
 run in Robo4DSim-v0 and in Kinema4D-v0 from the same initial scene, in two modes:
 ``replay`` (the real rollout's actions replayed open-loop, Kinema4D Table 3) and ``closed_loop``
-(the policy acts on generated frames). Writes JSON, a markdown table, a scatter plot of sr_gen
+(the policy acts on generated frames). The real rollout runs to the horizon and succeeds if the
+simulator's predicate ever held: cut at its first success frame, the replayed actions would end before
+the generated world could show it, while failing policies would replay to the horizon. Writes JSON, a markdown table, a scatter plot of sr_gen
 against sr_real, and side-by-side mp4s (real | generated) of the first episode of every setup.
 """
 from __future__ import annotations
@@ -26,17 +28,26 @@ from robo4d_env.video import compose_frame, write_mp4
 MODES = ("replay", "closed_loop")
 
 
+def make_real_env(task: str, resolution: int, horizon: int | None):
+    """The ground-truth env of the benchmark: it runs past the first success (see the module docstring)."""
+    return gym.make("Robo4DSim-v0", task=task, action_mode="ee_abs", resolution=resolution, horizon=horizon,
+                    terminate_on_success=False)
+
+
 def run_real(env, policy, seed: int) -> tuple[bool, np.ndarray, list]:
+    """One episode to the horizon (``env`` from ``make_real_env``): success if the simulator's predicate
+    held at any step, the actions, the frames."""
     obs, _ = env.reset(seed=seed)
     policy.reset(env, seed)
-    actions, frames, done = [], [compose_frame(obs)], False
+    actions, frames, done, success = [], [compose_frame(obs)], False, False
     while not done:
         a = policy.act(obs)
         obs, _, term, trunc, info = env.step(a)
         actions.append(a)
         frames.append(compose_frame(obs))
+        success |= bool(info["is_success"])
         done = term or trunc
-    return bool(info["is_success"]), np.asarray(actions), frames
+    return success, np.asarray(actions), frames
 
 
 def run_gen(env, chunk: int, seed: int, actions: np.ndarray | None, policy=None) -> tuple[bool, list]:
@@ -108,7 +119,7 @@ def main() -> None:
     a = p.parse_args()
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    real_env = gym.make("Robo4DSim-v0", task=a.task, action_mode="ee_abs", resolution=a.resolution, horizon=a.horizon)
+    real_env = make_real_env(a.task, a.resolution, a.horizon)
     gen_env = gym.make("Kinema4D-v0", task=a.task, action_mode="ee_abs", resolution=a.resolution,
                        checkpoint=a.checkpoint, horizon=a.horizon, num_inference_steps=a.sampling_steps,
                        action_chunk=_chunk(a))

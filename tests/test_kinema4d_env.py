@@ -201,6 +201,18 @@ def test_policy_eval_benchmark_runs_end_to_end(tmp_path, tiny_checkpoint):
     assert (tmp_path / "pe_expert.mp4").stat().st_size > 0
 
 
+def test_policy_eval_real_rollout_runs_past_first_success():
+    """Replay gets the real actions to the horizon: cut at the first success frame, a successful policy
+    would leave the generated world no frames to show it, while a failing one replays to the end."""
+    from benchmarks.policy_eval import make_real_env, run_real
+    from policies.scripted import SETUPS, ScriptedPolicy
+    horizon = 48
+    env = make_real_env("lift", RES, horizon)
+    ok, actions, frames = run_real(env, ScriptedPolicy(SETUPS["lift"][0]), seed=10000)
+    assert ok and len(actions) == horizon and len(frames) == horizon + 1
+    env.close()
+
+
 def test_corrupt_checkpoint_names_file_and_fix(tmp_path, tiny_checkpoint):
     import shutil
     bad = tmp_path / "bad"
