@@ -129,7 +129,7 @@ def lift_success(frame: dict, cfg: DetectorConfig, reference: dict | None = None
     holding = frame["finger_m"] < cfg.released_finger_m      # an open gripper lifts nothing
     if not (tcp_up and holding):
         return False
-    cube, window, table_c, cube_c = _cached(memory, "lift_cube", lambda: _resting_cube(reference, cfg))
+    window, table_c, cube_c = _cached(memory, "lift_cube", lambda: _resting_cube(reference, cfg))
     if np.linalg.norm(cube_c - table_c) < cfg.lift_min_chroma_contrast:
         return _no_cube_resting(frame, cfg)     # colour cannot tell cube from table: read XYZ alone
     left = _mass_left(frame, reference, window, table_c, cube_c, cfg)
@@ -151,7 +151,7 @@ def _mass_left(frame: dict, reference: dict, window: np.ndarray, table_c: np.nda
     visible now (the arm hiding the cube's spot is not the cube leaving it); None when too little of
     the spot is visible to tell."""
     now, seen = _cube_share(frame, window, table_c, cube_c, cfg)
-    then, _ = _cube_share(reference, window, table_c, cube_c, cfg)
+    then = np.clip(_colour_share(reference["rgb"], table_c, cube_c), 0.0, 1.0)
     visible_then = float(then[seen].sum())
     return float(now[seen].sum()) / visible_then if visible_then >= cfg.min_points else None
 
@@ -170,8 +170,8 @@ def _chroma(rgb: np.ndarray) -> np.ndarray:
 
 
 def _resting_cube(reference: dict, cfg: DetectorConfig):
-    """The initial frame's cube pixels (resting band, off the robot), the window searched around them,
-    and the table's and the cube's chroma (3,)."""
+    """From the initial frame: the window searched around the cube's pixels (resting band, off the
+    robot), and the table's and the cube's chroma (3,)."""
     p = world_points(reference)
     h = p[..., 2] - cfg.table_z_m
     lo, hi = cfg.resting_band_m
@@ -182,16 +182,22 @@ def _resting_cube(reference: dict, cfg: DetectorConfig):
     c = _chroma(reference["rgb"])
     cube_c = np.median(c[cube], 0) if cube.any() else np.zeros(3, np.float32)
     table_c = np.median(c[ring], 0) if ring.any() else cube_c
-    return cube, window, table_c, cube_c
+    return window, table_c, cube_c
+
+
+def _colour_share(rgb: np.ndarray, table_c: np.ndarray, cube_c: np.ndarray) -> np.ndarray:
+    """(H, W) how cube-coloured each pixel is: its chroma projected on table -> cube (0 table, 1 cube;
+    not clipped)."""
+    d = cube_c - table_c
+    return (_chroma(rgb) - table_c) @ d / max(float(d @ d), 1e-8)
 
 
 def _cube_share(frame: dict, window: np.ndarray, table_c: np.ndarray, cube_c: np.ndarray,
                 cfg: DetectorConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W) how cube-coloured each pixel is (0 = table, 1 = cube; its sum over a region is about the
+    """(H, W) how cube-coloured each pixel is, clipped to 0..1 (its sum over a region is about the
     number of cube pixels there, also when generation blurs the cube), and (H, W) bool the window's
     table pixels away from the robot, where it is read."""
-    d = cube_c - table_c
-    a = np.clip((_chroma(frame["rgb"]) - table_c) @ d / max(float(d @ d), 1e-8), 0.0, 1.0)
+    a = np.clip(_colour_share(frame["rgb"], table_c, cube_c), 0.0, 1.0)
     p = world_points(frame)
     near_robot = binary_dilation(frame["robot_mask"], iterations=cfg.lift_robot_margin_px)
     low = p[..., 2] - cfg.table_z_m < cfg.lift_low_m
@@ -286,8 +292,7 @@ def _two_colours(x: np.ndarray, min_contrast: float, iters: int = 10) -> np.ndar
 def _a_on_b_pixels(frame: dict, table_c: np.ndarray, a_c: np.ndarray, b_xy: np.ndarray,
                    cfg: DetectorConfig) -> int:
     """Number of A-coloured scene pixels above B's top and over B."""
-    d = a_c - table_c
-    share = (_chroma(frame["rgb"]) - table_c) @ d / max(float(d @ d), 1e-8)
+    share = _colour_share(frame["rgb"], table_c, a_c)
     p = world_points(frame)
     h = p[..., 2] - cfg.table_z_m
     over_b = np.linalg.norm(p[..., :2] - b_xy, axis=-1) < cfg.stack_on_b_radius_m

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from robo4d_env.success import (_chroma, _mass_left, _robot, _stack_cubes, detector_config, world_points)
+from robo4d_env.success import _colour_share, _mass_left, _robot, _stack_cubes, detector_config, world_points
 
 RADII_M = (0.02, 0.03, 0.04, 0.05, 0.06)
 
@@ -30,10 +30,10 @@ def main(path: str) -> None:
         for t, i in enumerate(ix):
             f = frame(d, i)
             left = _mass_left(f, ref, window, table_c, a_c, cfg)
-            p = world_points(f)[f["valid"] & ~_robot(f, cfg)]
+            seen = f["valid"] & ~_robot(f, cfg)
+            p = world_points(f)[seen]
             h, dist = p[:, 2] - cfg.table_z_m, np.linalg.norm(p[:, :2] - b_xy, axis=1)
-            dA = a_c - table_c
-            share = (_chroma(f["rgb"])[f["valid"] & ~_robot(f, cfg)] - table_c) @ dA / float(dA @ dA)
+            share = _colour_share(f["rgb"], table_c, a_c)[seen]
             a_high = (share > cfg.stack_a_share) & (h > cfg.stack_a_min_m) & (h < cfg.stack_top_max_m)
             tcp = f["tcp_world"]
             rows.append((e, t, d["label"][i], f["finger_m"], np.linalg.norm(tcp[:2] - b_xy), tcp[2] - cfg.table_z_m,
