@@ -125,3 +125,12 @@ def test_expert_needs_ee_abs():
     with pytest.raises(ValueError, match="ee_abs"):
         make_expert(env)
     env.close()
+
+
+def test_randomized_stack_cubes_get_their_own_colours():
+    from robo4d_env.envs.randomization import RandomizationConfig
+    env = gym.make("Robo4DSim-v0", task="stack", resolution=32, randomization=RandomizationConfig())
+    _, info = env.reset(seed=3)
+    colours = np.asarray(info["scene"]["object_rgb"])
+    assert colours.shape == (2, 3) and not np.allclose(colours[0], colours[1])
+    env.close()

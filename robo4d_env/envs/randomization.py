@@ -23,8 +23,9 @@ class SceneRandomizer:
     def __init__(self, model: mujoco.MjModel, object_bodies: list[str]):
         self.model = model
         names = [model.body(model.geom_bodyid[g]).name for g in range(model.ngeom)]
-        self.object_geoms = [g for g, n in enumerate(names) if any(n.startswith(o) for o in object_bodies)
-                             and model.geom_group[g] == 1]
+        # One colour per object: a stack's two cubes must stay two colours to tell them apart.
+        self.object_geoms = {o: [g for g, n in enumerate(names) if n.startswith(o) and model.geom_group[g] == 1]
+                             for o in object_bodies}
         self.table_geoms = [g for g, n in enumerate(names) if n == "table" and model.geom_group[g] == 1]
         self.rgba0 = model.geom_rgba.copy()
         self.mat_rgba0 = model.mat_rgba.copy()
@@ -38,11 +39,14 @@ class SceneRandomizer:
         m.light_diffuse[:] = self.light_diffuse0
         m.light_pos[:] = self.light_pos0
         applied = {}
-        if cfg.object_rgb and self.object_geoms:
-            rgb = rng.uniform(0.1, 0.95, 3)
-            for g in self.object_geoms:
-                self._tint(g, rgb)
-            applied["object_rgb"] = rgb.tolist()
+        if cfg.object_rgb and any(self.object_geoms.values()):
+            colours = []
+            for geoms in self.object_geoms.values():
+                rgb = rng.uniform(0.1, 0.95, 3)
+                for g in geoms:
+                    self._tint(g, rgb)
+                colours.append(rgb.tolist())
+            applied["object_rgb"] = colours[0] if len(colours) == 1 else colours
         if cfg.table_rgb and self.table_geoms:
             rgb = rng.uniform(0.4, 1.0, 3)
             for g in self.table_geoms:
