@@ -1,7 +1,7 @@
 """Grade candidate pick_place_can perturbations in the simulator (eval seeds 10000-10005), to choose
 setups whose real success rates span low to high.
 
-    PYTHONPATH=. python benchmarks/results/trials/ppc_setups/grade.py --horizon 200 >> grade.log   # (resumed with --skip 3 after noise_2cm)
+    PYTHONPATH=. python benchmarks/results/trials/ppc_setups/grade.py --horizon 200 >> grade.log   # (resumed with --skip 3, --skip 7, --skip 9)
 """
 import argparse
 import json
@@ -13,7 +13,11 @@ from policies.scripted import PolicySetup, ScriptedPolicy
 
 CANDIDATES = [PolicySetup("expert")] + [PolicySetup(f"noise_{m}cm", action_noise_m=m / 100) for m in (1, 2, 1.5)] \
     + [PolicySetup(f"offset_{m}cm", grasp_offset_m=m / 100) for m in (2.5, 3.5)] \
-    + [PolicySetup(f"early_close_{m}cm", close_high_m=m / 100) for m in (2,)]
+    + [PolicySetup(f"early_close_{m}cm", close_high_m=m / 100) for m in (2,)] \
+    + [PolicySetup(f"offset_{m}cm", grasp_offset_m=m / 100) for m in (1.5, 2)] \
+    + [PolicySetup(f"offset_{m}cm", grasp_offset_m=m / 100) for m in (1.75,)] \
+    + [PolicySetup(f"noise_{m}cm", action_noise_m=m / 100) for m in (1.25,)] \
+    + [PolicySetup(f"early_close_{m}cm", close_high_m=m / 100) for m in (5,)]   # the last 5 added in steps
 
 p = argparse.ArgumentParser()
 p.add_argument("--horizon", type=int, default=200)
