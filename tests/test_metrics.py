@@ -23,3 +23,15 @@ def test_mean_abs_diff_and_bootstrap():
     a = [np.array([1, 1, 0, 0]), np.array([0, 0, 0, 1])]
     lo, hi = bootstrap_ci(a, a, mean_abs_diff, n_boot=200)
     assert lo == hi == 0.0
+
+
+def test_results_json_is_strict_json_with_undefined_metrics_as_null(tmp_path):
+    import json
+
+    from benchmarks.common import write_results
+    path = write_results(tmp_path / "r.json", {"pearson": pearson([0.5, 0.5], [0.1, 0.2]), "ci": (np.float32(0.25), np.inf)})
+
+    def reject(name):
+        raise ValueError(name)
+    res = json.loads(path.read_text(), parse_constant=reject)
+    assert res["pearson"] is None and res["ci"] == [0.25, None]
