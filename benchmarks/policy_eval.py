@@ -7,8 +7,9 @@ run in Robo4DSim-v0 and in Kinema4D-v0 from the same initial scene, in two modes
 ``replay`` (the real rollout's actions replayed open-loop, Kinema4D Table 3) and ``closed_loop``
 (the policy acts on generated frames). The real rollout runs to the horizon and succeeds if the
 simulator's predicate ever held: cut at its first success frame, the replayed actions would end before
-the generated world could show it, while failing policies would replay to the horizon. Writes JSON, a markdown table, a scatter plot of sr_gen
-against sr_real, and side-by-side mp4s (real | generated) of the first episode of every setup.
+the generated world could show it, while failing policies would replay to the horizon. Writes JSON, a
+markdown table, a scatter plot of sr_gen against sr_real, and side-by-side mp4s (real | generated) of the
+first episode of every setup.
 """
 from __future__ import annotations
 

@@ -131,6 +131,6 @@ def test_randomized_stack_cubes_get_their_own_colours():
     from robo4d_env.envs.randomization import RandomizationConfig
     env = gym.make("Robo4DSim-v0", task="stack", resolution=32, randomization=RandomizationConfig())
     _, info = env.reset(seed=3)
-    colours = np.asarray(info["scene"]["object_rgb"])
-    assert colours.shape == (2, 3) and not np.allclose(colours[0], colours[1])
+    colours = info["scene"]["object_rgb"]          # {object name: rgb}
+    assert sorted(colours) == ["cubeA", "cubeB"] and not np.allclose(colours["cubeA"], colours["cubeB"])
     env.close()

@@ -40,13 +40,12 @@ class SceneRandomizer:
         m.light_pos[:] = self.light_pos0
         applied = {}
         if cfg.object_rgb and any(self.object_geoms.values()):
-            colours = []
-            for geoms in self.object_geoms.values():
+            applied["object_rgb"] = {}
+            for name, geoms in self.object_geoms.items():
                 rgb = rng.uniform(0.1, 0.95, 3)
                 for g in geoms:
                     self._tint(g, rgb)
-                colours.append(rgb.tolist())
-            applied["object_rgb"] = colours[0] if len(colours) == 1 else colours
+                applied["object_rgb"][name] = rgb.tolist()
         if cfg.table_rgb and self.table_geoms:
             rgb = rng.uniform(0.4, 1.0, 3)
             for g in self.table_geoms:
