@@ -199,6 +199,20 @@ def test_policy_eval_benchmark_runs_end_to_end(tmp_path, tiny_checkpoint):
         assert 0.0 <= res[mode]["mean_abs_diff"] <= 1.0
     assert (tmp_path / "pe.md").exists() and (tmp_path / "pe_scatter.png").exists()
     assert (tmp_path / "pe_expert.mp4").stat().st_size > 0
+    # Scripted policies ignore frames: closed loop feeds replay's chunks, so replay reuses its episode.
+    assert res["replay_reused"] == {"expert": 1, "noise_2cm": 1}
+
+
+def test_policy_eval_reuses_closed_loop_only_for_the_same_calls():
+    from benchmarks.policy_eval import replay_chunks, same_calls
+    actions = np.arange(10 * 7, dtype=np.float32).reshape(10, 7)
+    todo = replay_chunks(actions, 4)
+    assert [c.shape for c in todo] == [(4, 7)] * 3 and np.array_equal(todo[-1][-1], actions[-1])
+    assert same_calls(todo, todo) and same_calls(todo[:2], todo)         # ended early: terminated
+    other = [c.copy() for c in todo]
+    other[1][0, 0] += 1e-3                                               # a policy that read a frame
+    assert not same_calls(other, todo)
+    assert not same_calls(todo + [todo[-1]], todo)                       # ran past replay's end
 
 
 def test_policy_eval_real_rollout_runs_past_first_success():
