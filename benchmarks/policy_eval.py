@@ -109,6 +109,8 @@ def write_report(res: dict, out: Path) -> None:
         lines += [f"| {n} | {v['sr_real']:.2f} | {v['sr_gen']:.2f} | {v['abs_diff']:.2f} |" for n, v in m["setups"].items()]
         lines += ["", f"mean_abs_diff {m['mean_abs_diff']:.3f} {m['mean_abs_diff_ci95']}, pearson {m['pearson']:.3f} "
                       f"{m['pearson_ci95']}, mmrv {m['mmrv']:.3f} {m['mmrv_ci95']}", ""]
+    lines += ["Replay episodes reused from closed loop (the same action chunks from the same seed): "
+              + ", ".join(f"{n} {k}/{res['episodes']}" for n, k in res["replay_reused"].items()), ""]
     out.with_suffix(".md").write_text("\n".join(lines))
     import matplotlib
     matplotlib.use("Agg")

@@ -201,6 +201,7 @@ def test_policy_eval_benchmark_runs_end_to_end(tmp_path, tiny_checkpoint):
     assert (tmp_path / "pe_expert.mp4").stat().st_size > 0
     # Scripted policies ignore frames: closed loop feeds replay's chunks, so replay reuses its episode.
     assert res["replay_reused"] == {"expert": 1, "noise_2cm": 1}
+    assert "expert 1/1" in (tmp_path / "pe.md").read_text()
 
 
 def test_policy_eval_reuses_closed_loop_only_for_the_same_calls():
