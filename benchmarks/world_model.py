@@ -76,7 +76,7 @@ def paste_robot(ep: dict, T: int) -> dict:
 def rollout_batch(model, eps: list[dict], T: int, seed: int, num_steps: int | None = None,
                   guidance_scale: float | None = None, residual_decoding: bool | None = None,
                   contact_radius_m: float | None = None, robot_points: bool | None = None,
-                  snap_to_rays: bool | None = None) -> list[dict]:
+                  snap_to_rays: bool | None = None, refine_robot: bool | None = None) -> list[dict]:
     """One batched autoregressive rollout of a learned model from every episode's frame 0
     (sampling steps, guidance, residual decoding and contact radius: the checkpoint's own when None)."""
     from robo4d_env.world_model.modeling_world_model import action_vectors
@@ -93,7 +93,8 @@ def rollout_batch(model, eps: list[dict], T: int, seed: int, num_steps: int | No
                         num_steps=num_steps, guidance_scale=guidance_scale,
                         residual_decoding=residual_decoding, contact_radius_m=contact_radius_m,
                         robot_points_from_kinematics=robot_points, camera_K=torch.stack([e["K"] for e in eps]),
-                        T_world_cam=torch.stack([e["T_world_cam"] for e in eps]), snap_to_camera_rays=snap_to_rays, **kw)
+                        T_world_cam=torch.stack([e["T_world_cam"] for e in eps]), snap_to_camera_rays=snap_to_rays,
+                        refine_robot=refine_robot, **kw)
     return [{k: v[b].numpy() for k, v in out.items()} for b in range(len(eps))]
 
 
@@ -336,6 +337,8 @@ def main(argv=None) -> int:
                         "(default: each checkpoint's own)")
     p.add_argument("--snap-to-rays", choices=["on", "off"], default=None,
                    help="move each generated point onto its pixel's camera ray (default: each checkpoint's own)")
+    p.add_argument("--refine-robot", choices=["on", "off"], default=None,
+                   help="redraw the robot with the checkpoint's robot refiner (default: on when it has one)")
     p.add_argument("--no-extras", action="store_true", help="skip VAE / speed / train-step figures")
     args = p.parse_args(argv)
     if args.threads:
@@ -347,6 +350,7 @@ def main(argv=None) -> int:
     radius = parse_radius(args.contact_radius_m)
     robot_points = None if args.robot_points is None else args.robot_points == "kinematic"
     snap = None if args.snap_to_rays is None else args.snap_to_rays == "on"
+    refine = None if args.refine_robot is None else args.refine_robot == "on"
     n_new = models[ours].wm.frames_per_chunk - models[ours].wm.context_frames
     T = args.chunks * n_new
     eps = load_episodes(args.data, T + 1, args.episodes)
@@ -356,7 +360,7 @@ def main(argv=None) -> int:
         for i in tqdm(range(0, len(eps), args.batch), desc=f"rollout {n}", unit="batch"):
             preds[n] += rollout_batch(model, eps[i:i + args.batch], T, args.seed + i,
                                       args.sampling_steps, args.guidance_scale, residual, radius,
-                                      robot_points, snap)
+                                      robot_points, snap, refine)
     preds["copy_last_frame"] = [copy_last_frame(e, T) for e in eps]
     preds["paste_robot"] = [paste_robot(e, T) for e in eps]
 
@@ -378,6 +382,7 @@ def main(argv=None) -> int:
            "robot_points_from_kinematics": {n: m.wm.robot_points_from_kinematics if robot_points is None
                                             else robot_points for n, m in models.items()},
            "snap_to_camera_rays": {n: m.wm.snap_to_camera_rays if snap is None else snap for n, m in models.items()},
+           "robot_refiner": {n: m.robot_refiner is not None and refine is not False for n, m in models.items()},
            "results": results, "lpips": None, "lpips_reason": LPIPS_REASON,
            "best_baseline_by_psnr_dynamic": best_baseline, "ours_vs_baselines": comparison(results, ours),
            "plot": str(plot(results, art / "per_chunk.png")),

@@ -87,3 +87,53 @@ def test_world_model_benchmark_end_to_end(data, tmp_path):
     assert r["lpips"] is None and "offline" in r["lpips_reason"]
     assert r["sample_ms_per_frame_b8"] > 0 and r["train_step_s"] > 0
     assert (tmp_path / "art" / "side_by_side.mp4").stat().st_size > 0 and (tmp_path / "art" / "per_chunk.png").exists()
+
+
+def test_robot_refiner_trains_on_rollouts_and_only_touches_the_robot(data, tmp_path):
+    from robo4d_env.world_model import load_world_model
+    from robo4d_env.world_model.refiner_training import LOG_FILE, PAIRS_FILE, RefinerTrainingConfig, train_refiner
+    from robo4d_env.world_model.robot_refiner import RobotRefiner
+    cfg, tc = get_preset("tiny")
+    path = train(cfg, dataclasses.replace(tc, max_steps=1, eval_every=0), data, tmp_path / "wm", progress=False)
+    fresh = RobotRefiner()                                         # zero-initialised head: the identity
+    x, m = torch.rand(2, 3, 8, 8) * 2 - 1, torch.rand(2, 1, 8, 8) > 0.5
+    torch.testing.assert_close(fresh(x, x, m), x)
+
+    rcfg = RefinerTrainingConfig(rollout_frames=STEPS, rollout_batch=2, max_episodes=2, eval_episodes=1, steps=40,
+                                 batch_size=4, learning_rate=3e-3, num_threads=1)
+    out = train_refiner(path, [data], rcfg, cache_dir=tmp_path / "cache", progress=False)
+    assert out == path / "robot_refiner"
+    losses = [json.loads(line)["loss"] for line in (out / LOG_FILE).read_text().splitlines()]
+    assert len(losses) == 40 and sum(losses[-5:]) < sum(losses[:5])
+    report = json.loads((out / "refiner_eval.json").read_text())
+    assert report["train_frames"] == report["eval_frames"] == STEPS
+    cached = (tmp_path / "cache" / PAIRS_FILE).stat().st_mtime_ns
+    train_refiner(path, [data], dataclasses.replace(rcfg, steps=1), cache_dir=tmp_path / "cache", progress=False)
+    assert (tmp_path / "cache" / PAIRS_FILE).stat().st_mtime_ns == cached          # pairs reused
+
+    model = load_world_model(path).eval()
+    assert model.robot_refiner is not None
+    assert not any(k.startswith("robot_refiner") for k in model.state_dict())   # its own checkpoint
+    ep = RolloutWindowDataset(data, cfg).data.frames(0, torch.arange(STEPS + 1).numpy())
+    run = lambda **kw: model.rollout(ep["rgb"][:1], ep["pointmap"][:1], ep["robot_pointmap"][1:],  # noqa: E731
+                                     ep["robot_mask"][1:], context_robot_pointmap=ep["robot_pointmap"][:1],
+                                     context_robot_mask=ep["robot_mask"][:1], contact_radius_m=-1,
+                                     generator=torch.Generator().manual_seed(0), **kw)["rgb"]
+    on, off = run(), run(refine_robot=False)
+    # One chunk (the tiny preset's 4 new frames): what the refiner changes lies in its dilated robot mask.
+    n = cfg.frames_per_chunk - cfg.context_frames
+    region = model.robot_refiner.region(ep["robot_mask"][1:n + 1, None])[:, 0]
+    changed = (on[:n] != off[:n]).any(-1)
+    assert changed.any() and not (changed & ~region).any()
+
+    weights = out / "diffusion_pytorch_model.safetensors"
+    weights.unlink()                          # a new file, not the one the loaded refiner still maps
+    weights.write_bytes(b"not a tensor file")
+    with pytest.raises(ValueError, match="robot_refiner"):
+        load_world_model(path)
+    (out / "diffusion_pytorch_model.safetensors").unlink()
+    (out / "config.json").unlink()
+    model = load_world_model(path).eval()                     # `run` rolls out this one now
+    assert model.robot_refiner is None
+    with pytest.raises(ValueError, match="no robot refiner"):
+        run(refine_robot=True)

@@ -43,6 +43,7 @@ class GenEnvConfig:
     contact_radius_m: float | None = None     # None: the checkpoint's; < 0: generate every pixel
     robot_points_from_kinematics: bool | None = None   # None: the checkpoint's
     snap_to_camera_rays: bool | None = None  # None: the checkpoint's (generated points onto their pixel rays)
+    refine_robot: bool | None = None         # None: on when the checkpoint has a robot refiner (robot_refiner/)
     render_mode: str | None = None
     device: str = "cpu"
     robot: RobotConfig = field(default_factory=RobotConfig)
@@ -225,7 +226,7 @@ def generate_frames(envs: list[Kinema4DEnv], rpms: list[np.ndarray], rmasks: lis
         robot_points_from_kinematics=first.config.robot_points_from_kinematics,
         camera_K=torch.as_tensor(np.stack([e.K for e in envs]), dtype=torch.float32),
         T_world_cam=torch.as_tensor(np.stack([e.T_world_cam for e in envs]), dtype=torch.float32),
-        snap_to_camera_rays=first.config.snap_to_camera_rays)
+        snap_to_camera_rays=first.config.snap_to_camera_rays, refine_robot=first.config.refine_robot)
     result = []
     for b, env in enumerate(envs):
         T_cw = torch.as_tensor(np.linalg.inv(env.T_world_cam), dtype=torch.float32)

@@ -44,6 +44,7 @@ from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
 from robo4d_env.projection import pixel_rays_world, scale_intrinsics, snap_to_rays, soft_robot_mask
 from robo4d_env.world_model.configuration_world_model import WorldModelConfig
 from robo4d_env.world_model.contact_region import contact_region
+from robo4d_env.world_model.robot_refiner import load_robot_refiner
 from robo4d_env.world_model.fast_norm import use_fast_rms_norm
 from robo4d_env.world_model.windows import rollout_window_indices
 
@@ -253,6 +254,13 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         self.attach_transformer(build_transformer(self.wm))
         for name, module in self.new_modules(self.wm).items():
             setattr(self, name, module)
+        self.attach_robot_refiner(None)
+
+    def attach_robot_refiner(self, refiner) -> None:
+        """Use ``refiner`` (a ``RobotRefiner``, or None) in rollouts. It is its own checkpoint
+        (``<model>/robot_refiner``), kept out of this module's state dict so that the world-model weights
+        load and save the same with or without one."""
+        self.__dict__["robot_refiner"] = refiner
 
     @staticmethod
     def new_modules(cfg: WorldModelConfig) -> dict:
@@ -531,7 +539,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
                 context_actions: torch.Tensor | None = None, residual_decoding: bool | None = None,
                 contact_radius_m: float | None = None, robot_points_from_kinematics: bool | None = None,
                 camera_K: torch.Tensor | None = None, T_world_cam: torch.Tensor | None = None,
-                snap_to_camera_rays: bool | None = None) -> dict:
+                snap_to_camera_rays: bool | None = None, refine_robot: bool | None = None) -> dict:
         """Generate T frames chunk by chunk (autoregressive), optionally batched (leading B axis).
 
         context_rgb (C, H, W, 3) uint8 and context_pointmap (C, H, W, 3) world metres: C >= 1 known frames
@@ -546,6 +554,8 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         the robot's own (exact) points into the generated world pointmap where the robot mask is.
         camera_K (3, 3) for the context's H x W and T_world_cam (4, 4): the camera (optional); with them and
         snap_to_camera_rays (None = the config's), every generated point moves onto its pixel's ray.
+        refine_robot: None = on when a ``RobotRefiner`` is attached (``load_world_model`` attaches the one in
+        ``<model>/robot_refiner``); it redraws the robot's RGB from its pointmap in every generated chunk.
         Each chunk sees ``context_frames`` known frames: frame 0 is always the initial frame (memory),
         the others the latest frames (``windows.context_indices``, as in training).
         Returns {"rgb": (T, H, W, 3) uint8, "pointmap": (T, H, W, 3) float32 world metres} (no
@@ -577,6 +587,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
                              f"pixel, or None for the checkpoint's; got {radius}")
         robot_xyz = cfg.robot_points_from_kinematics if robot_points_from_kinematics is None \
             else robot_points_from_kinematics
+        refiner = self._refiner(refine_robot)
         while made < T:
             idx = rollout_window_indices(cfg, C + made, C + T)
             frames = idx[:cfg.context_frames]
@@ -600,6 +611,8 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
                 robot = idx[cfg.context_frames - 1:]
                 rgb_out, xyz_out = self._keep_outside_contact(rgb_out, xyz_out, rgb_hist, xyz_hist, all_rpm[:, robot],
                                                               all_rm[:, robot], lo, hi, radius)
+            if refiner is not None:
+                rgb_out = refiner.refine_video(rgb_out, robot_x[:, :, idx], all_rm[:, idx])
             if rays is not None and xyz_out is not None:
                 xyz_out = self._snap_chunk(xyz_out, rays, lo, hi)
             if robot_xyz and xyz_out is not None:
@@ -614,6 +627,14 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         if cfg.predict_pointmap:
             out["pointmap"] = unit_to_pointmap(torch.cat(hist_xyz, 2)[:, :, C:], lo, hi)
         return {k: v[0] for k, v in out.items()} if single else out
+
+    def _refiner(self, refine_robot: bool | None):
+        if refine_robot and self.robot_refiner is None:
+            raise ValueError("refine_robot=True but this world model has no robot refiner; make one with "
+                             "`robo4d train-refiner --model <model dir> --data <shards>`, or pass refine_robot=None")
+        if refine_robot is False or self.robot_refiner is None:
+            return None
+        return self.robot_refiner.to(self.device)
 
     def _rays(self, K, T_world_cam, batch: int, in_hw, snap: bool | None):
         """(origins (B, 3), directions (B, H, W, 3)) of the model-resolution pixels, world frame; None
@@ -731,7 +752,9 @@ def load_world_model(path: str | Path, preset: str | None = None, height: int | 
             f"{cfg_file} holds a world model with {got}, expected {exp}. "
             f"Make a matching checkpoint with: {train_command(preset or have.get('preset', 'default'))}")
     try:
-        return Kinema4DWorldModel.from_pretrained(path, **kwargs)
+        model = Kinema4DWorldModel.from_pretrained(path, **kwargs)
     except (OSError, ValueError, RuntimeError) as e:     # truncated / corrupt safetensors, missing tensors
         raise ValueError(f"world-model checkpoint {path} could not be loaded ({e}). Re-copy it, or make a new "
                          f"one with: {train_command(preset or have.get('preset', 'default'))}") from e
+    model.attach_robot_refiner(load_robot_refiner(path))
+    return model
