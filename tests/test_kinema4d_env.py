@@ -344,6 +344,7 @@ def test_generated_world_keeps_what_the_robot_does_not_reach(tiny_checkpoint, ra
 def test_shipped_checkpoint_works_out_of_the_box(task):
     """gym.make("Kinema4D-v0", task=...) with no checkpoint loads assets/world_model/<task> and steps."""
     env = gym.make("Kinema4D-v0", task=task, init_source="image", action_chunk=2)
+    assert env.unwrapped.model.robot_refiner is not None          # <task>/robot_refiner ships beside it
     obs, _ = env.reset(seed=0, options={"frame": user_frame(64)})
     obs, reward, terminated, truncated, info = env.step(np.tile(np.array([0, 0, 0, 0, 0, 0, -1], np.float32), (2, 1)))
     env.close()

@@ -37,11 +37,12 @@ class RefinerTrainingConfig:
     rollout_batch: int = 8
     max_episodes: int = 100
     eval_episodes: int = 10           # the last episodes, held out
-    steps: int = 2000
+    steps: int = 3000
     batch_size: int = 16              # frames per step
     learning_rate: float = 1e-3
-    hidden_channels: int = 32
-    mask_dilation_px: int = 2
+    # 48 channels / 3 px beat 32 / 2 px by 0.34 dB on held-out stack episodes (README, "Robot refiner")
+    hidden_channels: int = 48
+    mask_dilation_px: int = 3
     seed: int = 0
     num_threads: int = 2
 
@@ -189,6 +190,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rollout-frames", type=int, default=d.rollout_frames)
     p.add_argument("--max-episodes", type=int, default=d.max_episodes)
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes)
+    p.add_argument("--hidden-channels", type=int, default=d.hidden_channels)
+    p.add_argument("--mask-dilation-px", type=int, default=d.mask_dilation_px,
+                   help="pixels around the robot mask the refiner may change")
     p.add_argument("--threads", type=int, default=d.num_threads)
     p.add_argument("--no-progress", action="store_true")
 
@@ -196,7 +200,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = RefinerTrainingConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                                 rollout_frames=args.rollout_frames, max_episodes=args.max_episodes,
-                                eval_episodes=args.eval_episodes, num_threads=args.threads)
+                                eval_episodes=args.eval_episodes, num_threads=args.threads,
+                                hidden_channels=args.hidden_channels, mask_dilation_px=args.mask_dilation_px)
     out = train_refiner(args.model, args.data, cfg, args.out, args.cache_dir, progress=not args.no_progress)
     print(f"wrote {out} ({json.loads((out / EVAL_FILE).read_text())['after']})")
     return 0

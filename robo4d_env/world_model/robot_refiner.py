@@ -32,8 +32,8 @@ class RobotRefiner(ModelMixin, ConfigMixin):
     link's shape) and a zero-initialised head, so an untrained refiner is the identity."""
 
     @register_to_config
-    def __init__(self, hidden_channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 1),
-                 mask_dilation_px: int = 2):
+    def __init__(self, hidden_channels: int = 48, dilations: tuple[int, ...] = (1, 2, 4, 8, 1),
+                 mask_dilation_px: int = 3):
         super().__init__()
         self.stem = nn.Conv2d(RGB_CHANNELS + XYZ_CHANNELS + MASK_CHANNELS, hidden_channels, 3, padding=1)
         self.blocks = nn.ModuleList(nn.Conv2d(hidden_channels, hidden_channels, 3, padding=d, dilation=d)
