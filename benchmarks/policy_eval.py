@@ -23,6 +23,7 @@ from pathlib import Path
 import robo4d_env  # noqa: F401  (first: sets MUJOCO_GL)
 import gymnasium as gym  # noqa: I001
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from benchmarks.common import parser, peak_rss_mb, write_results
@@ -102,7 +103,8 @@ def summarize(real: dict, gen: dict) -> dict:
 
 
 def write_report(res: dict, out: Path) -> None:
-    lines = [f"# Policy evaluation: {res['task']}, {res['episodes']} episodes per setup", ""]
+    lines = [f"# Policy evaluation: {res['task']}, {res['episodes']} episodes per setup", "",
+             f"World model: `{res['checkpoint']}`, robot refiner {'on' if res.get('robot_refiner') else 'off'}.", ""]
     for mode in MODES:
         m = res[mode]
         lines += [f"## {mode}", "", "| setup | sr_real | sr_gen | abs_diff |", "|---|---|---|---|"]
@@ -136,13 +138,19 @@ def main() -> None:
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--horizon", type=int, default=None, help="control steps per episode")
     p.add_argument("--sampling-steps", type=int, default=None)
+    p.add_argument("--refine-robot", choices=["on", "off"], default=None,
+                   help="the checkpoint's robot refiner (default: on when it has one)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: torch's; use 1 when another job shares the cores)")
     a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     real_env = make_real_env(a.task, a.resolution, a.horizon)
     gen_env = gym.make("Kinema4D-v0", task=a.task, action_mode="ee_abs", resolution=a.resolution,
                        checkpoint=a.checkpoint, horizon=a.horizon, num_inference_steps=a.sampling_steps,
-                       action_chunk=_chunk(a))
+                       action_chunk=_chunk(a), refine_robot=None if a.refine_robot is None else a.refine_robot == "on")
     chunk = gen_env.unwrapped.action_cfg.chunk
     setups = SETUPS[a.task][:a.setups]
     seeds = split_seeds("eval", a.episodes)
@@ -167,6 +175,7 @@ def main() -> None:
                 write_mp4(out.with_name(f"{out.stem}_{setup.name}.mp4"), side, fps=20, upscale=2)
     res = {"task": a.task, "episodes": a.episodes, "seeds": [seeds.start, seeds.stop],
            "checkpoint": a.checkpoint or "assets/world_model/" + a.task,
+           "robot_refiner": gen_env.unwrapped.model.robot_refiner is not None and a.refine_robot != "off",
            **{m: summarize(real, gen[m]) for m in MODES}, "replay_reused": reused, "peak_rss_mb": peak_rss_mb()}
     write_report(res, out)
     write_results(out, res)

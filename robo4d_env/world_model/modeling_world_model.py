@@ -611,14 +611,15 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
                 robot = idx[cfg.context_frames - 1:]
                 rgb_out, xyz_out = self._keep_outside_contact(rgb_out, xyz_out, rgb_hist, xyz_hist, all_rpm[:, robot],
                                                               all_rm[:, robot], lo, hi, radius)
-            if refiner is not None:
-                rgb_out = refiner.refine_video(rgb_out, robot_x[:, :, idx], all_rm[:, idx])
+            keep = min(n_new, T - made)
+            new = slice(cfg.context_frames, cfg.context_frames + keep)
+            if refiner is not None:        # only the frames the rollout keeps
+                kept = idx[new]
+                rgb_out[:, :, new] = refiner.refine_video(rgb_out[:, :, new], robot_x[:, :, kept], all_rm[:, kept])
             if rays is not None and xyz_out is not None:
                 xyz_out = self._snap_chunk(xyz_out, rays, lo, hi)
             if robot_xyz and xyz_out is not None:
                 xyz_out = torch.where(all_rm[:, idx].unsqueeze(1), robot_x[:, :, idx], xyz_out)
-            keep = min(n_new, T - made)
-            new = slice(cfg.context_frames, cfg.context_frames + keep)
             hist_rgb.append(rgb_out[:, :, new])
             # RGB-only: the XYZ history is never read (encode_pair ignores it); keep its length
             hist_xyz.append(xyz_hist[:, :, -1:].expand(-1, -1, keep, -1, -1) if xyz_out is None else xyz_out[:, :, new])

@@ -57,7 +57,9 @@ class RobotRefiner(ModelMixin, ConfigMixin):
                 or robot_mask.shape[2:] != rgb.shape[2:]:
             raise ValueError(f"RobotRefiner wants rgb and robot_xyz (N, 3, H, W) and robot_mask (N, 1, H, W); got "
                              f"{tuple(rgb.shape)}, {tuple(robot_xyz.shape)}, {tuple(robot_mask.shape)}")
-        x = torch.cat([rgb, robot_xyz, robot_mask.float() * 2.0 - 1.0], 1).to(self.dtype)
+        # channels-last (with channels-last weights, see load_robot_refiner): 1.5x faster convs on CPU here
+        x = torch.cat([rgb, robot_xyz, robot_mask.float() * 2.0 - 1.0], 1).to(self.dtype) \
+            .contiguous(memory_format=torch.channels_last)
         h = F.silu(self.stem(x))
         for block in self.blocks:
             h = h + F.silu(block(h))
@@ -78,7 +80,7 @@ def load_robot_refiner(model_dir: str | Path) -> RobotRefiner | None:
     if not (path / RobotRefiner.config_name).exists():
         return None
     try:
-        return RobotRefiner.from_pretrained(path).eval()
+        return RobotRefiner.from_pretrained(path).eval().to(memory_format=torch.channels_last)
     except (OSError, ValueError, RuntimeError) as e:     # truncated / corrupt safetensors
         raise ValueError(f"robot refiner checkpoint {path} could not be loaded ({e}). Remove the folder to run "
                          f"without it, or remake it with: robo4d train-refiner --model {model_dir} --data <shards>") from e
