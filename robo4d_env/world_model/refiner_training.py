@@ -45,6 +45,7 @@ class RefinerTrainingConfig:
     mask_dilation_px: int = 3
     seed: int = 0
     num_threads: int = 2
+    device: str = "cpu"               # where the refiner trains ("cuda" on a GPU); rollouts stay on CPU
 
 
 # --------------------------------------------------------------------------------------- pairs
@@ -106,10 +107,11 @@ def make_pairs(model, model_dir, data, cfg: RefinerTrainingConfig, cache_dir: Pa
 
 
 # --------------------------------------------------------------------------------------- training
-def _tensors(pairs: dict, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
+def _tensors(pairs: dict, idx: np.ndarray, device: str = "cpu") -> tuple[torch.Tensor, ...]:
     unit = lambda a: torch.from_numpy(a[idx]).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # noqa: E731
-    return (unit(pairs["gen"]), torch.from_numpy(pairs["robot_x"][idx].astype(np.float32)),
-            torch.from_numpy(pairs["mask"][idx])[:, None], unit(pairs["true"]))
+    out = (unit(pairs["gen"]), torch.from_numpy(pairs["robot_x"][idx].astype(np.float32)),
+           torch.from_numpy(pairs["mask"][idx])[:, None], unit(pairs["true"]))
+    return tuple(t.to(device) for t in out)
 
 
 def region_l1(refiner: RobotRefiner, gen, robot_x, mask, true) -> torch.Tensor:
@@ -122,7 +124,7 @@ def region_l1(refiner: RobotRefiner, gen, robot_x, mask, true) -> torch.Tensor:
 def _psnr(refiner: RobotRefiner, pairs: dict, idx: np.ndarray, refine: bool) -> dict:
     se_region = se_all = n_region = 0.0
     for s in range(0, len(idx), 64):
-        gen, rx, m, true = _tensors(pairs, idx[s:s + 64])
+        gen, rx, m, true = _tensors(pairs, idx[s:s + 64], refiner.device)
         pred = refiner(gen, rx, m) if refine else gen
         se = ((pred - true) / 2.0).pow(2).sum(1, keepdim=True)     # [0, 1] units, summed over channels
         region = refiner.region(m).float()
@@ -150,7 +152,7 @@ def train_refiner(model_dir, data, cfg: RefinerTrainingConfig, out: str | Path |
         raise ValueError(f"{n_eps} episodes cannot hold out {cfg.eval_episodes}; lower --eval-episodes or add data")
     held = pairs["episode"] >= n_eps - cfg.eval_episodes
     train_idx, eval_idx = np.flatnonzero(~held), np.flatnonzero(held)
-    refiner = RobotRefiner(hidden_channels=cfg.hidden_channels, mask_dilation_px=cfg.mask_dilation_px)
+    refiner = RobotRefiner(hidden_channels=cfg.hidden_channels, mask_dilation_px=cfg.mask_dilation_px).to(cfg.device)
     before = _psnr(refiner, pairs, eval_idx, refine=False)
     opt = torch.optim.AdamW(refiner.parameters(), lr=cfg.learning_rate)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
@@ -158,7 +160,7 @@ def train_refiner(model_dir, data, cfg: RefinerTrainingConfig, out: str | Path |
     t0 = time.time()
     with (out / LOG_FILE).open("w") as log:
         for step in tqdm(range(1, cfg.steps + 1), desc="train-refiner", unit="step", disable=not progress):
-            loss = region_l1(refiner, *_tensors(pairs, rng.choice(train_idx, cfg.batch_size)))
+            loss = region_l1(refiner, *_tensors(pairs, rng.choice(train_idx, cfg.batch_size), cfg.device))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"refiner loss is {loss.item()} at step {step}; nothing was saved. "
                                          f"Lower --lr or check the pairs ({Path(cache_dir) / PAIRS_FILE})")
@@ -172,7 +174,7 @@ def train_refiner(model_dir, data, cfg: RefinerTrainingConfig, out: str | Path |
               "train_frames": int(len(train_idx)), "eval_frames": int(len(eval_idx)),
               "train_s": round(time.time() - t0, 1), "params": sum(p.numel() for p in refiner.parameters()),
               "config": asdict(cfg), "model": str(model_dir), "data": [str(d) for d in data]}
-    refiner.save_pretrained(out, safe_serialization=True)
+    refiner.to("cpu").save_pretrained(out, safe_serialization=True)
     (out / EVAL_FILE).write_text(json.dumps(report, indent=1))
     return out
 
@@ -194,6 +196,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mask-dilation-px", type=int, default=d.mask_dilation_px,
                    help="pixels around the robot mask the refiner may change")
     p.add_argument("--threads", type=int, default=d.num_threads)
+    p.add_argument("--device", default=d.device, help="where the refiner trains (cpu, cuda); rollouts run on CPU")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -201,7 +204,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = RefinerTrainingConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                                 rollout_frames=args.rollout_frames, max_episodes=args.max_episodes,
                                 eval_episodes=args.eval_episodes, num_threads=args.threads,
-                                hidden_channels=args.hidden_channels, mask_dilation_px=args.mask_dilation_px)
+                                hidden_channels=args.hidden_channels, mask_dilation_px=args.mask_dilation_px,
+                                device=args.device)
     out = train_refiner(args.model, args.data, cfg, args.out, args.cache_dir, progress=not args.no_progress)
     print(f"wrote {out} ({json.loads((out / EVAL_FILE).read_text())['after']})")
     return 0
