@@ -350,3 +350,18 @@ def test_shipped_checkpoint_works_out_of_the_box(task):
     env.close()
     assert obs["rgb"].shape == (64, 64, 3) and np.isfinite(obs["pointmap"]).all()
     assert len(info["frames"]["rgb"]) == 2 and reward in (0.0, 1.0)
+
+
+def test_refine_robot_off_changes_only_the_robots_pixels():
+    """Kinema4D-v0(refine_robot=False) runs the shipped model without its robot refiner; the two differ only
+    on the robot and the refiner's margin around it."""
+    rgb = {}
+    for refine in (None, False):
+        env = gym.make("Kinema4D-v0", task="lift", init_source="image", action_chunk=2, refine_robot=refine)
+        env.reset(seed=0, options={"frame": user_frame(64)})
+        _, _, _, _, info = env.step(np.tile(np.array([0, 0, 0, 0, 0, 0, -1], np.float32), (2, 1)))
+        rgb[refine], mask = np.stack(info["frames"]["rgb"]), np.stack(info["frames"]["robot_mask"])
+        region = env.unwrapped.model.robot_refiner.region(torch.as_tensor(mask)[:, None])[:, 0].numpy()
+        env.close()
+    changed = (rgb[None] != rgb[False]).any(-1)
+    assert changed.any() and not (changed & ~region).any()
