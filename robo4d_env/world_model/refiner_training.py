@@ -9,13 +9,14 @@
    Episodes are split before training; the last ``eval_episodes`` are held out.
 3. Output (``--out``, default ``<model>/robot_refiner``): the ``RobotRefiner`` (safetensors),
    ``refiner_eval.json`` (held-out PSNR on the region and the whole frame, before and after) and
-   ``refiner_log.jsonl`` (loss per step).
+   ``refiner_log.jsonl`` (loss per step), written all at once (``train.atomic_dir``).
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from tqdm import tqdm
 
 from robo4d_env.world_model.modeling_world_model import load_world_model, pointmap_to_unit
 from robo4d_env.world_model.robot_refiner import SUBFOLDER, RobotRefiner
+from robo4d_env.world_model.train import atomic_dir
 
 PAIRS_FILE, EVAL_FILE, LOG_FILE = "pairs.npz", "refiner_eval.json", "refiner_log.jsonl"
 DEFAULT_CACHE_DIR = "out/refiner_cache"
@@ -141,7 +143,6 @@ def train_refiner(model_dir, data, cfg: RefinerTrainingConfig, out: str | Path |
     """Roll out ``model_dir`` on ``data``, train its refiner, save it to ``out`` (default
     ``<model_dir>/robot_refiner``); returns ``out``."""
     out = Path(out) if out else Path(model_dir) / SUBFOLDER
-    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
@@ -158,7 +159,8 @@ def train_refiner(model_dir, data, cfg: RefinerTrainingConfig, out: str | Path |
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
     rng = np.random.default_rng(cfg.seed)
     t0 = time.time()
-    with (out / LOG_FILE).open("w") as log:
+    live_log = Path(cache_dir) / LOG_FILE            # followed during training; copied beside the weights
+    with live_log.open("w") as log:
         for step in tqdm(range(1, cfg.steps + 1), desc="train-refiner", unit="step", disable=not progress):
             loss = region_l1(refiner, *_tensors(pairs, rng.choice(train_idx, cfg.batch_size), cfg.device))
             if not torch.isfinite(loss):
@@ -174,9 +176,13 @@ def train_refiner(model_dir, data, cfg: RefinerTrainingConfig, out: str | Path |
               "train_frames": int(len(train_idx)), "eval_frames": int(len(eval_idx)),
               "train_s": round(time.time() - t0, 1), "params": sum(p.numel() for p in refiner.parameters()),
               "config": asdict(cfg), "model": str(model_dir), "data": [str(d) for d in data]}
-    refiner.to("cpu").save_pretrained(out, safe_serialization=True)
-    (out / EVAL_FILE).write_text(json.dumps(report, indent=1))
-    return out
+
+    def write(tmp: Path) -> None:              # all or nothing: an interrupted save leaves the old folder
+        refiner.to("cpu").save_pretrained(tmp, safe_serialization=True)
+        (tmp / EVAL_FILE).write_text(json.dumps(report, indent=1))
+        shutil.copyfile(live_log, tmp / LOG_FILE)
+
+    return atomic_dir(out, write)
 
 
 # --------------------------------------------------------------------------------------- CLI
