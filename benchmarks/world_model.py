@@ -79,22 +79,11 @@ def rollout_batch(model, eps: list[dict], T: int, seed: int, num_steps: int | No
                   snap_to_rays: bool | None = None, refine_robot: bool | None = None) -> list[dict]:
     """One batched autoregressive rollout of a learned model from every episode's frame 0
     (sampling steps, guidance, residual decoding and contact radius: the checkpoint's own when None)."""
-    from robo4d_env.world_model.modeling_world_model import action_vectors
-    st = lambda k, sl: torch.stack([e[k][sl] for e in eps])  # noqa: E731
-    first, future = slice(0, 1), slice(1, T + 1)
-    kw = {}
-    if model.wm.robot_condition == "action":
-        a = torch.stack([action_vectors(e["q_cmd"], e["finger_cmd"]) for e in eps])
-        kw = {"context_actions": a[:, first], "actions": a[:, future]}
-    out = model.rollout(st("rgb", first), st("pointmap", first), st("robot_pointmap", future), st("robot_mask", future),
-                        context_valid=st("valid", first), context_robot_pointmap=st("robot_pointmap", first),
-                        context_robot_mask=st("robot_mask", first),
-                        generator=[torch.Generator().manual_seed(seed + i) for i in range(len(eps))],
-                        num_steps=num_steps, guidance_scale=guidance_scale,
-                        residual_decoding=residual_decoding, contact_radius_m=contact_radius_m,
-                        robot_points_from_kinematics=robot_points, camera_K=torch.stack([e["K"] for e in eps]),
-                        T_world_cam=torch.stack([e["T_world_cam"] for e in eps]), snap_to_camera_rays=snap_to_rays,
-                        refine_robot=refine_robot, **kw)
+    from robo4d_env.world_model.modeling_world_model import rollout_episodes
+    out = rollout_episodes(model, eps, T, [torch.Generator().manual_seed(seed + i) for i in range(len(eps))],
+                           num_steps=num_steps, guidance_scale=guidance_scale, residual_decoding=residual_decoding,
+                           contact_radius_m=contact_radius_m, robot_points_from_kinematics=robot_points,
+                           snap_to_camera_rays=snap_to_rays, refine_robot=refine_robot)
     return [{k: v[b].numpy() for k, v in out.items()} for b in range(len(eps))]
 
 

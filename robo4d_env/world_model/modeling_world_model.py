@@ -213,6 +213,22 @@ def action_vectors(q_cmd: torch.Tensor, finger_cmd: torch.Tensor) -> torch.Tenso
     return torch.cat([q_cmd.float(), finger_cmd.float().unsqueeze(-1)], dim=-1)
 
 
+def rollout_episodes(model: "Kinema4DWorldModel", eps: list[dict], T: int, generator, **rollout_kwargs) -> dict:
+    """One batched rollout from frame 0 of every episode (dataset items with >= T + 1 frames, world-frame
+    pointmaps, as ``Robo4DDataset.frames`` gives them) over their next T frames, the robot and camera taken
+    from the episodes. ``rollout_kwargs`` go to ``Kinema4DWorldModel.rollout``; returns its (B, T, ...) dict."""
+    st = lambda k, sl: torch.stack([e[k][sl] for e in eps])  # noqa: E731
+    first, future = slice(0, 1), slice(1, T + 1)
+    if model.wm.robot_condition == "action":
+        a = torch.stack([action_vectors(e["q_cmd"], e["finger_cmd"]) for e in eps])
+        rollout_kwargs = {"context_actions": a[:, first], "actions": a[:, future], **rollout_kwargs}
+    return model.rollout(st("rgb", first), st("pointmap", first), st("robot_pointmap", future), st("robot_mask", future),
+                         context_valid=st("valid", first), context_robot_pointmap=st("robot_pointmap", first),
+                         context_robot_mask=st("robot_mask", first), generator=generator,
+                         camera_K=torch.stack([e["K"] for e in eps]),
+                         T_world_cam=torch.stack([e["T_world_cam"] for e in eps]), **rollout_kwargs)
+
+
 @dataclass
 class ChunkInputs:
     """DiT conditioning of one chunk, all latent resolution: cond (B, z, f, h, D·w), mask (B, 4, f, h, D·w)

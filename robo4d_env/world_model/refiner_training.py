@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from robo4d_env.world_model.modeling_world_model import load_world_model, pointmap_to_unit
+from robo4d_env.world_model.modeling_world_model import load_world_model, pointmap_to_unit, rollout_episodes
 from robo4d_env.world_model.robot_refiner import SUBFOLDER, RobotRefiner
 from robo4d_env.world_model.train import atomic_dir
 
@@ -65,10 +65,7 @@ def _rollout_pairs(model, eps: list[dict], T: int, seed: int) -> dict:
     """One batched rollout (refiner off) -> per generated frame: gen/true RGB, robot XYZ (unit), mask."""
     st = lambda k, sl: torch.stack([e[k][sl] for e in eps])  # noqa: E731
     first, future = slice(0, 1), slice(1, T + 1)
-    out = model.rollout(st("rgb", first), st("pointmap", first), st("robot_pointmap", future), st("robot_mask", future),
-                        context_valid=st("valid", first), context_robot_pointmap=st("robot_pointmap", first),
-                        context_robot_mask=st("robot_mask", first), generator=torch.Generator().manual_seed(seed),
-                        camera_K=st("K", slice(None)), T_world_cam=st("T_world_cam", slice(None)), refine_robot=False)
+    out = rollout_episodes(model, eps, T, torch.Generator().manual_seed(seed), refine_robot=False)
     lo, hi = model._bounds(st("pointmap", first), st("valid", first), st("robot_pointmap", slice(0, T + 1)),
                            st("robot_mask", slice(0, T + 1)))
     robot_x = pointmap_to_unit(st("robot_pointmap", future), st("robot_mask", future), lo, hi)   # (B, 3, T, H, W)
