@@ -278,6 +278,15 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         load and save the same with or without one."""
         self.__dict__["robot_refiner"] = refiner
 
+    def vae_channels_last(self) -> "Kinema4DWorldModel":
+        """Store the VAE's 3D conv weights channels-last: the same outputs (to float rounding; identical
+        uint8 frames), 5-10% faster rollouts on CPU, where encode and decode are ~60% of a chunk
+        (README, "Env speed"). Saving still writes the same safetensors."""
+        for module in self.vae.modules():
+            if isinstance(module, nn.Conv3d):
+                module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last_3d)
+        return self
+
     @staticmethod
     def new_modules(cfg: WorldModelConfig) -> dict:
         """The modules Kinema4D adds around Wan (all trainable): robot-token projection (or, for the
@@ -774,4 +783,4 @@ def load_world_model(path: str | Path, preset: str | None = None, height: int | 
         raise ValueError(f"world-model checkpoint {path} could not be loaded ({e}). Re-copy it, or make a new "
                          f"one with: {train_command(preset or have.get('preset', 'default'))}") from e
     model.attach_robot_refiner(load_robot_refiner(path))
-    return model
+    return model.vae_channels_last()
