@@ -70,6 +70,22 @@ def test_overfit_lowers_loss(tiny, batch):
     assert after < before
 
 
+def test_region_loss_weights_the_robots_latents(tiny, batch):
+    """region_loss_weight: latents on the (dilated) robot weigh 1 + w, the others 1; w = 0 is the plain loss."""
+    cfg = dataclasses.replace(tiny[0], robot_cond_dropout=0.0, region_loss_weight=3.0, region_loss_dilate_px=0)
+    model = new_model(cfg)
+    w = model.region_loss_weights(batch["robot_mask"])
+    f, h = cfg.latent_frames, cfg.height // cfg.vae_spatial_factor
+    assert w.shape == (1, 1, f, h, 2 * (cfg.width // cfg.vae_spatial_factor))
+    assert set(w.unique().tolist()) == {1.0, 4.0}
+    s = cfg.vae_spatial_factor      # the synthetic robot covers rows 4..11 only: latent rows beyond are 1
+    assert (w[..., 12 // s + 1:, :] == 1.0).all() and (w[..., 4 // s, :] == 4.0).any()
+    plain = Kinema4DWorldModel.from_world_model_config(dataclasses.replace(cfg, region_loss_weight=0.0))
+    plain.load_state_dict(model.state_dict())
+    weighted, unweighted = (m.training_loss(batch, torch.Generator().manual_seed(0)) for m in (model, plain))
+    assert torch.isfinite(weighted) and not torch.isclose(weighted, unweighted)
+
+
 def test_vae_frozen_new_modules_trainable(tiny):
     model = new_model(tiny[0])
     assert not any(p.requires_grad for p in model.vae.parameters())

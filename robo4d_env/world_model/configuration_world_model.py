@@ -103,6 +103,11 @@ class WorldModelConfig:
     robot_cond_dropout: float = 0.1          # training probability of dropping all robot inputs (CFG)
     context_noise_max: float = 0.1           # training: std ~ U(0, max) added to context latents
     context_noise_inference: float = 0.02    # rollout: fixed std added to context latents
+    # Training: the flow-matching loss weighs latents in the robot's region (its mask dilated by
+    # region_loss_dilate_px, pooled to the latent grid) 1 + region_loss_weight times the rest. The
+    # contact-region rollout keeps the known frame outside that region, so errors there are never shown.
+    region_loss_weight: float = 0.0
+    region_loss_dilate_px: int = 4
     # Rollout only (no retraining): each new frame = last context frame + (decoded sample - decoded
     # "nothing moved" chunk). The VAE's own error on what did not change cancels, so static pixels and
     # points stay exact instead of passing through a lossy VAE every chunk (benchmarks.world_model).

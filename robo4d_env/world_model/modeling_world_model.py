@@ -523,7 +523,22 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         eps = torch.randn(x0.shape, generator=generator)
         noisy = (1.0 - sigma) * x0 + sigma * eps
         pred = self.velocity(noisy, sigma.flatten() * self.wm.num_train_timesteps, inputs)
-        return F.mse_loss(pred, eps - x0)
+        if self.wm.region_loss_weight <= 0:
+            return F.mse_loss(pred, eps - x0)
+        w = self.region_loss_weights(batch["robot_mask"]).expand_as(pred)
+        return ((pred - (eps - x0)).pow(2) * w).sum() / w.sum()
+
+    def region_loss_weights(self, robot_mask: torch.Tensor) -> torch.Tensor:
+        """Robot mask (B, F, H, W) bool of a chunk -> loss weights (B, 1, f, h, D·w): 1 + region_loss_weight
+        on latents whose pixels (any of their frames) touch the mask dilated by region_loss_dilate_px."""
+        cfg = self.wm
+        m = resize_video(robot_mask.bool(), cfg.height, cfg.width, "nearest").float()
+        B, n, H, W = m.shape
+        k = cfg.region_loss_dilate_px
+        m = F.max_pool2d(m.reshape(B * n, 1, H, W), 2 * k + 1, stride=1, padding=k).reshape(B, n, H, W)
+        region = pack_mask(m, cfg.vae_spatial_factor, cfg.vae_temporal_factor).amax(1, keepdim=True) > 0
+        w = 1.0 + cfg.region_loss_weight * region.float()
+        return w.repeat(1, 1, 1, 1, self.n_domains)
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
