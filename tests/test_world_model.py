@@ -84,6 +84,21 @@ def test_region_loss_weights_the_robots_latents(tiny, batch):
     plain.load_state_dict(model.state_dict())
     weighted, unweighted = (m.training_loss(batch, torch.Generator().manual_seed(0)) for m in (model, plain))
     assert torch.isfinite(weighted) and not torch.isclose(weighted, unweighted)
+    with pytest.raises(ValueError, match="region_loss_weight"):
+        get_preset("tiny", region_loss_weight=-1.0)
+
+
+def test_vae_channels_last_keeps_the_decoded_frames(tiny):
+    model = new_model(tiny[0])
+    cfg = tiny[0]
+    z = torch.randn(2, model.vae.config.z_dim, cfg.latent_frames,
+                    cfg.height // cfg.vae_spatial_factor, cfg.width // cfg.vae_spatial_factor)
+    with torch.no_grad():
+        before = model.vae.decode(z).sample
+        after = model.vae_channels_last().vae.decode(z).sample
+    conv = next(m for m in model.vae.modules() if isinstance(m, torch.nn.Conv3d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last_3d)
+    assert torch.allclose(before, after, atol=1e-5)
 
 
 def test_vae_frozen_new_modules_trainable(tiny):

@@ -161,6 +161,9 @@ class WorldModelConfig:
         if self.future_condition == "last_context" and not self.predict_pointmap:
             raise ValueError("future_condition='last_context' needs the RGB | XYZ canvas (predict_pointmap=True): "
                              "an RGB-only model's single half carries the robot latents")
+        if self.region_loss_weight < 0 or self.region_loss_dilate_px < 0:
+            raise ValueError(f"region_loss_weight ({self.region_loss_weight}) and region_loss_dilate_px "
+                             f"({self.region_loss_dilate_px}) must be >= 0 (0 weight: the plain loss)")
         if self.pointmap_norm not in ("workspace", "minmax"):
             raise ValueError(f"pointmap_norm must be 'workspace' or 'minmax', got {self.pointmap_norm!r}")
 
