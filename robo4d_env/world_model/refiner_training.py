@@ -76,9 +76,13 @@ def _rollout_pairs(model, eps: list[dict], T: int, seed: int) -> dict:
 
 
 def _pairs_key(model_dir, data, cfg: RefinerTrainingConfig) -> str:
-    weights = Path(model_dir) / "diffusion_pytorch_model.safetensors"
+    """What the cached pairs depend on: the weights, the rollout settings in config.json (editable
+    after training, e.g. contact_radius_m), the data and the rollout's size and seeds."""
+    weights, config = (Path(model_dir) / n for n in ("diffusion_pytorch_model.safetensors", "config.json"))
     stamp = [str(Path(model_dir).resolve()), weights.stat().st_mtime if weights.exists() else 0,
-             sorted(str(Path(d).resolve()) for d in data), cfg.rollout_frames, cfg.max_episodes, cfg.seed]
+             config.read_text() if config.exists() else "",
+             sorted(str(Path(d).resolve()) for d in data), cfg.rollout_frames, cfg.max_episodes, cfg.rollout_batch,
+             cfg.seed]
     return hashlib.sha1(json.dumps(stamp).encode()).hexdigest()
 
 
