@@ -237,7 +237,7 @@ def test_vae_stage_lowers_reconstruction_loss(tiny):
     vae = build_vae(cfg)
     tcfg = VaeTrainingConfig(clip_frames=5)
     clip = {k: v.unsqueeze(0) for k, v in synthetic_clip(cfg, 5).items()}
-    x = batch_videos(cfg, clip)
+    x, _ = batch_videos(cfg, clip)
     assert x.shape == (3, 3, 5, 32, 32) and x.min() >= -1 and x.max() <= 1     # RGB, XYZ, robot XYZ
     opt = torch.optim.AdamW(vae.parameters(), lr=2e-3)
 
@@ -273,6 +273,47 @@ def test_train_vae_writes_eval_resumes_and_feeds_world_model(tiny, tmp_path):
     stats = report["latent_stats"]
     assert model.wm.xyz_latent_std == pytest.approx(stats["xyz_latent_std"])
     assert model.vae.config.latents_mean == pytest.approx(stats["rgb_latent_mean"])
+
+
+def test_decoder_only_vae_with_object_weights_and_swap_keep_the_dit(tiny, tmp_path):
+    from robo4d_env.world_model.configuration_world_model import VaeTrainingConfig
+    from robo4d_env.world_model.swap_vae import swap_vae_decoder
+    from robo4d_env.world_model.vae_training import batch_videos, save_vae, train_vae
+
+    cfg, _ = tiny
+    box = dict(object_box_min_m=(-0.5, 0.5, 0.25), object_box_max_m=(0.0, 1.5, 0.5))
+    tcfg = VaeTrainingConfig(max_steps=2, checkpoint_every=0, eval_episodes=1, stats_clips=1, warmup_steps=0,
+                             clip_frames=5, train_encoder=False, object_loss_weight=5.0, **box)  # box: synthetic
+    data = ClipDataset(cfg, n=3)
+    clip = {k: v[:5].unsqueeze(0) for k, v in data[0].items()}
+    _, w = batch_videos(cfg, clip, tcfg)
+    p = clip["pointmap"][0]
+    obj = (p[..., 0] > -0.5) & (p[..., 0] < 0.0) & (p[..., 2] > 0.25) & ~clip["robot_mask"][0]
+    assert torch.equal(w[0, 0] == 6.0, obj) and torch.equal(w[1], w[0]) and bool((w[2] == 1.0).all())
+    assert 0 < int(obj.sum()) < obj.numel()
+
+    model = new_model(cfg)
+    model.save_pretrained(tmp_path / "m", safe_serialization=True)
+    save_vae(model.vae, tmp_path / "v0")
+    with pytest.raises(ValueError, match="--init-vae"):
+        train_vae(cfg, tcfg, data, tmp_path / "no_init", progress=False)
+    vae_dir = train_vae(cfg, tcfg, data, tmp_path / "v1", init_vae=tmp_path / "v0", progress=False)
+    report = json.loads((tmp_path / "v1" / "vae_eval.json").read_text())["vae_recon_psnr"]
+    assert report["rgb_object_psnr"] > 0 and report["rgb_psnr"] > 0
+
+    out = swap_vae_decoder(tmp_path / "m", vae_dir, tmp_path / "m2")
+    old, new = model.state_dict(), Kinema4DWorldModel.from_pretrained(out).state_dict()
+    enc = [k for k in old if k.startswith("vae.encoder.")]
+    dec = [k for k in old if k.startswith("vae.decoder.")]
+    assert all(torch.equal(old[k], new[k]) for k in enc)
+    assert all(torch.equal(old[k], new[k]) for k in old if k.startswith("transformer."))
+    assert not all(torch.equal(old[k], new[k]) for k in dec)        # the decoder trained and was installed
+
+    torch.manual_seed(1)
+    save_vae(build_vae(cfg), tmp_path / "other")
+    with pytest.raises(ValueError, match="encoder differs"):
+        swap_vae_decoder(tmp_path / "m", tmp_path / "other", tmp_path / "m3")
+    assert not (tmp_path / "m3").exists()
 
 
 # --------------------------------------------------------------------------------------- latent cache

@@ -246,6 +246,15 @@ class VaeTrainingConfig:
     l1_weight: float = 1.0
     l2_weight: float = 1.0
     kl_weight: float = 1e-4
+    # False: only the decoder (and post_quant_conv) trains. The latents stay exactly what they were, so a
+    # world model's DiT and latent cache built on this VAE stay valid (``robo4d swap-vae``).
+    train_encoder: bool = True
+    # RGB and XYZ pixels whose world point lies in the object box (not the robot) weigh 1 + this in the
+    # reconstruction terms: a task's objects are a few dozen of 4096 pixels at 64 px, and they are what
+    # the success detectors read. World frame, metres: over the table, above its top (robosuite: 0.8 m).
+    object_loss_weight: float = 0.0
+    object_box_min_m: tuple = (-0.45, -0.45, 0.805)
+    object_box_max_m: tuple = (0.55, 0.45, 1.2)
     mixed_precision: str = "no"
     checkpoint_every: int = 50
     keep_checkpoints: int = 2

@@ -58,7 +58,14 @@ def clip_to_units(cfg: WorldModelConfig, clip: dict) -> dict:
     lo, hi = pointmap_bounds(cfg, pts, msk)
     return {"rgb": rgb_to_unit(v["rgb"]), "xyz": pointmap_to_unit(v["pointmap"], v["valid"], lo, hi),
             "robot": pointmap_to_unit(v["robot_pointmap"], v["robot_mask"], lo, hi), "lo": lo, "hi": hi,
-            "pointmap": v["pointmap"], "valid": v["valid"]}
+            "pointmap": v["pointmap"], "valid": v["valid"], "robot_mask": v["robot_mask"]}
+
+
+def object_pixels(tcfg: VaeTrainingConfig, u: dict) -> torch.Tensor:
+    """(B, T, H, W) bool: valid scene pixels (not the robot) whose world point lies in the object box."""
+    p = u["pointmap"]
+    lo, hi = (torch.tensor(b, dtype=p.dtype) for b in (tcfg.object_box_min_m, tcfg.object_box_max_m))
+    return ((p > lo) & (p < hi)).all(-1) & u["valid"].bool() & ~u["robot_mask"].bool()
 
 
 class SubClipCollate:
@@ -88,22 +95,32 @@ def holdout_split(dataset, n_eval: int) -> tuple[Subset, Subset]:
 
 
 # --------------------------------------------------------------------------------------- loss
-def vae_loss(vae, x: torch.Tensor, tcfg: VaeTrainingConfig,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+def vae_loss(vae, x: torch.Tensor, tcfg: VaeTrainingConfig, generator: torch.Generator | None = None,
+             weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """x (N, 3, T, H, W) in [-1, 1] -> (loss, parts). Reconstructs a posterior SAMPLE (so the decoder
-    learns the latent neighbourhood the DiT will produce); every term is a per-element mean."""
+    learns the latent neighbourhood the DiT will produce); every term is a per-element mean, weighted by
+    ``weights`` (N, 1, T, H, W) when given."""
     post = vae.encode(x).latent_dist
     rec = vae.decode(post.sample(generator)).sample
-    l1, l2 = (rec - x).abs().mean(), (rec - x).pow(2).mean()
+    w = torch.ones_like(x[:, :1]) if weights is None else weights
+    wmean = lambda e: (e * w).sum() / (w.sum() * x.shape[1])  # noqa: E731
+    l1, l2 = wmean((rec - x).abs()), wmean((rec - x).pow(2))
     kl = 0.5 * (post.mean.pow(2) + post.var - 1.0 - post.logvar).mean()
     loss = tcfg.l1_weight * l1 + tcfg.l2_weight * l2 + tcfg.kl_weight * kl
     return loss, {"l1": float(l1.detach()), "l2": float(l2.detach()), "kl": float(kl.detach())}
 
 
-def batch_videos(cfg: WorldModelConfig, clip: dict) -> torch.Tensor:
-    """A clip batch (B, T, ...) -> the 3B videos (3B, 3, T, H, W) the VAE sees: RGB, XYZ, robot XYZ."""
+def batch_videos(cfg: WorldModelConfig, clip: dict,
+                 tcfg: VaeTrainingConfig | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A clip batch (B, T, ...) -> the 3B videos (3B, 3, T, H, W) the VAE sees (RGB, XYZ, robot XYZ) and
+    their loss weights (3B, 1, T, H, W): 1 + ``object_loss_weight`` on object pixels of the RGB and XYZ
+    videos (None when that weight is 0 or ``tcfg`` is not given)."""
     u = clip_to_units(cfg, clip)
-    return torch.cat([u["rgb"], u["xyz"], u["robot"]])
+    x = torch.cat([u["rgb"], u["xyz"], u["robot"]])
+    if tcfg is None or tcfg.object_loss_weight <= 0:
+        return x, None
+    w = 1.0 + tcfg.object_loss_weight * object_pixels(tcfg, u).float().unsqueeze(1)
+    return x, torch.cat([w, w, torch.ones_like(w)])
 
 
 # --------------------------------------------------------------------------------------- eval
@@ -113,27 +130,33 @@ def psnr(mse: float, peak_to_peak: float = 2.0) -> float:
 
 
 @torch.no_grad()
-def evaluate_vae(vae, cfg: WorldModelConfig, dataset) -> dict:
+def evaluate_vae(vae, cfg: WorldModelConfig, dataset, tcfg: VaeTrainingConfig | None = None) -> dict:
     """Reconstruction of held-out whole clips through the posterior mode (what the world model uses).
 
     rgb_psnr / xyz_psnr / robot_psnr: dB in the [-1, 1] space (pooled MSE over all clips).
+    rgb_object_psnr: RGB PSNR pooled over the object pixels only (``object_pixels``; the box of ``tcfg``).
     xyz_err_m_mean / _median: Euclidean error in metres on valid pixels after de-normalisation, against
     the normalisation round trip of the ground truth (so the workspace clamp is not counted)."""
     vae.eval()
+    tcfg = tcfg or VaeTrainingConfig()
     sq = {"rgb": [], "xyz": [], "robot": []}
-    errs = []
+    errs, obj_sq = [], []
     for i in range(len(dataset)):
         clip = {k: dataset[i][k].unsqueeze(0) for k in KEYS}
         u = clip_to_units(cfg, clip)
         for k in sq:
             rec = vae.decode(vae.encode(u[k]).latent_dist.mode()).sample.clamp(-1, 1)
             sq[k].append((rec - u[k]).pow(2).flatten())
+            if k == "rgb":
+                obj_sq.append((rec - u[k]).pow(2).mean(1)[object_pixels(tcfg, u)])
             if k == "xyz":
                 pm_rec = unit_to_pointmap(rec, u["lo"], u["hi"])
                 pm_ref = unit_to_pointmap(u["xyz"], u["lo"], u["hi"])
                 errs.append((pm_rec - pm_ref).norm(dim=-1)[u["valid"]])
     err = torch.cat(errs)
     out = {f"{k}_psnr": psnr(float(torch.cat(v).mean())) for k, v in sq.items()}
+    obj = torch.cat(obj_sq)
+    out["rgb_object_psnr"] = psnr(float(obj.mean())) if obj.numel() else None
     out.update(xyz_err_m_mean=float(err.mean()), xyz_err_m_median=float(err.median()),
                n_clips=len(dataset), clip_frames=int(dataset[0]["rgb"].shape[0]))
     return out
@@ -224,8 +247,14 @@ def train_vae(model_cfg: WorldModelConfig, tcfg: VaeTrainingConfig, data, out: s
                         num_workers=tcfg.num_workers, collate_fn=SubClipCollate(tcfg.clip_frames, tcfg.seed),
                         generator=torch.Generator().manual_seed(tcfg.seed))
     vae = build_vae(model_cfg) if init_vae is None else _load_init(init_vae, model_cfg)
+    if not tcfg.train_encoder and init_vae is None:
+        raise ValueError("train_encoder=False fine-tunes the decoder of an existing VAE: pass --init-vae")
     vae.requires_grad_(True)
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=tcfg.learning_rate, weight_decay=tcfg.weight_decay)
+    if not tcfg.train_encoder:
+        vae.encoder.requires_grad_(False)
+        vae.quant_conv.requires_grad_(False)
+    trainable = [p for p in vae.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=tcfg.learning_rate, weight_decay=tcfg.weight_decay)
     lr_scheduler = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=tcfg.warmup_steps)
     step = resume_vae(out, vae, optimizer, lr_scheduler)
     vae, optimizer, loader, lr_scheduler = accelerator.prepare(vae, optimizer, loader, lr_scheduler)
@@ -261,13 +290,14 @@ def _load_init(path, cfg):
 def vae_train_step(accelerator, vae, core, clip, optimizer, lr_scheduler, cfg, tcfg) -> dict:
     vae.train()
     with accelerator.autocast():
-        loss, parts = vae_loss(core, batch_videos(cfg, clip), tcfg)
+        x, weights = batch_videos(cfg, clip, tcfg)
+        loss, parts = vae_loss(core, x, tcfg, weights=weights)
     if not torch.isfinite(loss):
         from robo4d_env.world_model.modeling_world_model import NonFiniteLossError
         raise NonFiniteLossError(f"VAE loss is {loss.item()}; lower the learning rate or check the data")
     accelerator.backward(loss)
     if tcfg.max_grad_norm:
-        accelerator.clip_grad_norm_(vae.parameters(), tcfg.max_grad_norm)
+        accelerator.clip_grad_norm_([p for p in vae.parameters() if p.requires_grad], tcfg.max_grad_norm)
     optimizer.step()
     lr_scheduler.step()
     optimizer.zero_grad(set_to_none=True)
@@ -278,7 +308,7 @@ def finish(vae, cfg, tcfg, loader, eval_set, out: Path, step: int) -> None:
     """Latent stats -> ``out/vae``; held-out reconstruction -> ``out/vae_eval.json``."""
     stats = measure_latent_stats(vae, cfg, loader, tcfg.stats_clips)
     save_vae(vae, out / "vae", stats)
-    report = {"vae_recon_psnr": evaluate_vae(vae, cfg, eval_set) if len(eval_set) else None,
+    report = {"vae_recon_psnr": evaluate_vae(vae, cfg, eval_set, tcfg) if len(eval_set) else None,
               "steps": step, "preset": cfg.preset, "vae_params": sum(p.numel() for p in vae.parameters()),
               "train_clip_frames": tcfg.clip_frames, "latent_stats": stats}
     tmp = out / f".tmp-{EVAL_FILE}"
@@ -300,6 +330,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int)
     p.add_argument("--threads", type=int, help="torch intra-op threads (default 1)")
     p.add_argument("--init-vae", help="LOCAL Wan VAE directory to fine-tune instead of a random one")
+    p.add_argument("--decoder-only", action="store_true",
+                   help="freeze the encoder (latents unchanged: a trained DiT stays valid, see swap-vae)")
+    p.add_argument("--object-loss-weight", type=float, help="extra weight of object pixels (default 0)")
     add_set_argument(p)
     p.add_argument("--no-progress", action="store_true")
 
@@ -309,7 +342,8 @@ def run(args: argparse.Namespace) -> int:
     tcfg = with_overrides(VAE_TRAINING_PRESETS[args.preset], max_steps=args.steps, batch_size=args.batch_size,
                           learning_rate=args.lr, clip_frames=args.clip_frames, kl_weight=args.kl_weight,
                           eval_episodes=args.eval_episodes, checkpoint_every=args.checkpoint_every,
-                          num_threads=args.threads)
+                          num_threads=args.threads, object_loss_weight=args.object_loss_weight,
+                          train_encoder=False if args.decoder_only else None)
     path = train_vae(model_cfg, tcfg, args.data, args.out, init_vae=args.init_vae, progress=not args.no_progress)
     print(f"wrote {path} and {Path(args.out) / EVAL_FILE}")
     return 0

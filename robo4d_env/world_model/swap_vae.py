@@ -1,0 +1,59 @@
+"""`robo4d swap-vae`: give a trained world model a fine-tuned VAE decoder, keeping its DiT.
+
+The DiT generates VAE latents, so it stays valid as long as the ENCODER (what made its training latents)
+is unchanged. ``robo4d train-vae --decoder-only --init-vae <the model's VAE>`` trains only the decoder;
+this command checks that the encoder is bit-identical, installs the new decoder and writes a new model
+directory. The robot refiner is not copied: it learned to correct the old decoder's frames, so retrain it
+with ``robo4d train-refiner --model <out>``.
+
+    robo4d swap-vae --model assets/world_model/lift --vae out/vae_dec/vae --out out/lift_newdec
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+# AutoencoderKLWan parts that make the latents (must match) and that read them (replaced).
+ENCODER_PREFIXES = ("encoder.", "quant_conv.")
+DECODER_PREFIXES = ("decoder.", "post_quant_conv.")
+
+
+def swap_vae_decoder(model_dir: str | Path, vae_dir: str | Path, out_dir: str | Path) -> Path:
+    """Write ``out_dir``: the world model of ``model_dir`` with the decoder of the VAE in ``vae_dir``."""
+    from diffusers import AutoencoderKLWan
+
+    from robo4d_env.world_model.modeling_world_model import Kinema4DWorldModel, load_world_model
+    from robo4d_env.world_model.train import atomic_dir
+
+    model = load_world_model(model_dir)
+    new = AutoencoderKLWan.from_pretrained(Path(vae_dir), local_files_only=True).state_dict()
+    old = model.vae.state_dict()
+    if set(new) != set(old):
+        raise ValueError(f"{vae_dir} is not the same VAE architecture as the one in {model_dir} "
+                         f"(parameter names differ); fine-tune from {model_dir}'s own VAE")
+    changed = [k for k in old if k.startswith(ENCODER_PREFIXES) and not torch.equal(old[k], new[k].to(old[k].dtype))]
+    if changed:
+        raise ValueError(f"{vae_dir}'s encoder differs from {model_dir}'s ({len(changed)} tensors, e.g. "
+                         f"{changed[0]}): the DiT was trained on the old latents. Fine-tune with "
+                         f"`robo4d train-vae --decoder-only --init-vae <that VAE>`, or retrain the DiT with "
+                         f"`robo4d train --vae {vae_dir}`")
+    model.vae.load_state_dict({k: new[k] if k.startswith(DECODER_PREFIXES) else v for k, v in old.items()})
+    model.attach_robot_refiner(None)
+    for module in model.vae.modules():     # save contiguous weights (load_world_model made them channels-last)
+        if isinstance(module, torch.nn.Conv3d):
+            module.weight.data = module.weight.data.contiguous()
+    return atomic_dir(Path(out_dir), lambda tmp: model.save_pretrained(tmp, safe_serialization=True))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="trained world-model directory (its DiT is kept)")
+    p.add_argument("--vae", required=True, help="VAE directory from `robo4d train-vae --decoder-only`")
+    p.add_argument("--out", required=True, help="new world-model directory")
+
+
+def run(args: argparse.Namespace) -> int:
+    out = swap_vae_decoder(args.model, args.vae, args.out)
+    print(f"wrote {out}; retrain its robot refiner with: robo4d train-refiner --model {out} --data <training data>")
+    return 0
