@@ -291,6 +291,11 @@ def test_decoder_only_vae_with_object_weights_and_swap_keep_the_dit(tiny, tmp_pa
     obj = (p[..., 0] > -0.5) & (p[..., 0] < 0.0) & (p[..., 2] > 0.25) & ~clip["robot_mask"][0]
     assert torch.equal(w[0, 0] == 6.0, obj) and torch.equal(w[1], w[0]) and bool((w[2] == 1.0).all())
     assert 0 < int(obj.sum()) < obj.numel()
+    still = dict(clip, rgb=clip["rgb"][:, :1].repeat(1, 5, 1, 1, 1))
+    v = still["rgb"][0, 0, 0, 0].int()
+    still["rgb"][0, 3, 0, 0] = torch.where(v < 128, v + 100, v - 100).to(torch.uint8)   # one pixel, one frame
+    _, w = batch_videos(cfg, still, dataclasses.replace(tcfg, object_loss_weight=0.0, dynamic_loss_weight=2.0))
+    assert bool((w[0, 0, :, 0, 0] == 3.0).all()) and int((w[0] != 1.0).sum()) == 5   # that pixel, every frame
 
     model = new_model(cfg)
     model.save_pretrained(tmp_path / "m", safe_serialization=True)

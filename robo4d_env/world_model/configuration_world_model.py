@@ -255,6 +255,11 @@ class VaeTrainingConfig:
     object_loss_weight: float = 0.0
     object_box_min_m: tuple = (-0.45, -0.45, 0.805)
     object_box_max_m: tuple = (0.55, 0.45, 1.2)
+    # Pixels that change over the clip (any channel moves more than dynamic_threshold from the first frame;
+    # 12 uint8 levels, the world-model benchmark's psnr_dynamic) and are not the robot weigh 1 + this:
+    # a moved object, its vacated spot, what the arm uncovers.
+    dynamic_loss_weight: float = 0.0
+    dynamic_threshold: float = 12 / 127.5
     mixed_precision: str = "no"
     checkpoint_every: int = 50
     keep_checkpoints: int = 2

@@ -113,13 +113,18 @@ def vae_loss(vae, x: torch.Tensor, tcfg: VaeTrainingConfig, generator: torch.Gen
 def batch_videos(cfg: WorldModelConfig, clip: dict,
                  tcfg: VaeTrainingConfig | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """A clip batch (B, T, ...) -> the 3B videos (3B, 3, T, H, W) the VAE sees (RGB, XYZ, robot XYZ) and
-    their loss weights (3B, 1, T, H, W): 1 + ``object_loss_weight`` on object pixels of the RGB and XYZ
-    videos (None when that weight is 0 or ``tcfg`` is not given)."""
+    their loss weights (3B, 1, T, H, W) for the RGB and XYZ videos: 1, + ``object_loss_weight`` on object
+    pixels, + ``dynamic_loss_weight`` on changing non-robot pixels (None when both are 0 or no ``tcfg``)."""
     u = clip_to_units(cfg, clip)
     x = torch.cat([u["rgb"], u["xyz"], u["robot"]])
-    if tcfg is None or tcfg.object_loss_weight <= 0:
+    if tcfg is None or (tcfg.object_loss_weight <= 0 and tcfg.dynamic_loss_weight <= 0):
         return x, None
-    w = 1.0 + tcfg.object_loss_weight * object_pixels(tcfg, u).float().unsqueeze(1)
+    w = 1.0 + tcfg.object_loss_weight * object_pixels(tcfg, u).float()
+    if tcfg.dynamic_loss_weight > 0:
+        rgb = u["rgb"]
+        moving = ((rgb - rgb[:, :, :1]).abs().amax(1) > tcfg.dynamic_threshold).any(1, keepdim=True)
+        w = w + tcfg.dynamic_loss_weight * (moving & ~u["robot_mask"].bool()).float()
+    w = w.unsqueeze(1)
     return x, torch.cat([w, w, torch.ones_like(w)])
 
 
@@ -333,6 +338,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decoder-only", action="store_true",
                    help="freeze the encoder (latents unchanged: a trained DiT stays valid, see swap-vae)")
     p.add_argument("--object-loss-weight", type=float, help="extra weight of object pixels (default 0)")
+    p.add_argument("--dynamic-loss-weight", type=float, help="extra weight of changing pixels (default 0)")
     add_set_argument(p)
     p.add_argument("--no-progress", action="store_true")
 
@@ -343,6 +349,7 @@ def run(args: argparse.Namespace) -> int:
                           learning_rate=args.lr, clip_frames=args.clip_frames, kl_weight=args.kl_weight,
                           eval_episodes=args.eval_episodes, checkpoint_every=args.checkpoint_every,
                           num_threads=args.threads, object_loss_weight=args.object_loss_weight,
+                          dynamic_loss_weight=args.dynamic_loss_weight,
                           train_encoder=False if args.decoder_only else None)
     path = train_vae(model_cfg, tcfg, args.data, args.out, init_vae=args.init_vae, progress=not args.no_progress)
     print(f"wrote {path} and {Path(args.out) / EVAL_FILE}")
