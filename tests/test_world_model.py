@@ -296,6 +296,9 @@ def test_decoder_only_vae_with_object_weights_and_swap_keep_the_dit(tiny, tmp_pa
     still["rgb"][0, 3, 0, 0] = torch.where(v < 128, v + 100, v - 100).to(torch.uint8)   # one pixel, one frame
     _, w = batch_videos(cfg, still, dataclasses.replace(tcfg, object_loss_weight=0.0, dynamic_loss_weight=2.0))
     assert bool((w[0, 0, :, 0, 0] == 3.0).all()) and int((w[0] != 1.0).sum()) == 5   # that pixel, every frame
+    _, w_xyz = batch_videos(cfg, still, dataclasses.replace(tcfg, object_loss_weight=0.0, dynamic_loss_weight=2.0,
+                                                            weighted_videos=("xyz",)))
+    assert bool((w_xyz[0] == 1.0).all()) and torch.equal(w_xyz[1], w[1])
 
     model = new_model(cfg)
     model.save_pretrained(tmp_path / "m", safe_serialization=True)

@@ -1,4 +1,4 @@
-"""`robo4d train` / `train-vae` / `train-refiner` / `swap-vae`: register the world-model sub-commands on the main CLI."""
+"""`robo4d train` / `train-vae` / `train-refiner` / `swap-vae`: the world-model sub-commands of the main CLI."""
 from __future__ import annotations
 
 

@@ -260,6 +260,7 @@ class VaeTrainingConfig:
     # a moved object, its vacated spot, what the arm uncovers.
     dynamic_loss_weight: float = 0.0
     dynamic_threshold: float = 12 / 127.5
+    weighted_videos: tuple = ("rgb", "xyz")   # which videos the two weights apply to (of rgb, xyz)
     mixed_precision: str = "no"
     checkpoint_every: int = 50
     keep_checkpoints: int = 2

@@ -72,7 +72,8 @@ def encode_clip(model: Kinema4DWorldModel, clip: dict) -> dict:
     v = {k: resize_video(clip[k][idx], cfg.height, cfg.width, "bilinear" if k == "rgb" else "nearest")
          for k in KEYS}
     c = cfg.context_frames
-    lo, hi = model._bounds(v["pointmap"][:, :c], v["valid"][:, :c], v["robot_pointmap"], v["robot_mask"])
+    lo, hi = model.normalisation_bounds(v["pointmap"][:, :c], v["valid"][:, :c], v["robot_pointmap"],
+                                        v["robot_mask"])
     # always [RGB | XYZ] (not encode_pair): one cache serves the RGB-only ablation too
     x0 = torch.cat([model.encode(rgb_to_unit(v["rgb"]), RGB),
                     model.encode(pointmap_to_unit(v["pointmap"], v["valid"], lo, hi), XYZ)], dim=-1)

@@ -452,7 +452,8 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         B, c = v["rgb"].shape[0], cfg.context_frames
         drop = torch.rand(B, generator=generator) < cfg.robot_cond_dropout
         robot_mask = v["robot_mask"] & ~drop[:, None, None, None]
-        lo, hi = self._bounds(v["pointmap"][:, :c], v["valid"][:, :c], v["robot_pointmap"], robot_mask)
+        lo, hi = self.normalisation_bounds(v["pointmap"][:, :c], v["valid"][:, :c], v["robot_pointmap"],
+                                           robot_mask)
         actions = self._batch_actions(batch, drop)
         with torch.no_grad():
             x0 = self.encode_pair(rgb_to_unit(v["rgb"]), pointmap_to_unit(v["pointmap"], v["valid"], lo, hi))
@@ -504,7 +505,10 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         mask_px[:, :cfg.context_frames] = 1.0
         return self.chunk_inputs_from_latents(ctx, robot, mask_px, actions)
 
-    def _bounds(self, ctx_pm, ctx_valid, robot_pm, robot_mask):
+    def normalisation_bounds(self, ctx_pm, ctx_valid, robot_pm, robot_mask) -> tuple[torch.Tensor, torch.Tensor]:
+        """(lo, hi) (B, 3) metres that map the pointmaps to [-1, 1] (``pointmap_bounds``), from the context
+        frames' points ctx_pm (B, C, H, W, 3) where ctx_valid, and the robot's robot_pm (B, T, H, W, 3)
+        where robot_mask: what training, the latent cache, rollouts and the refiner's pairs all use."""
         B = ctx_pm.shape[0]
         pts = torch.cat([ctx_pm.reshape(B, -1, 3), robot_pm.reshape(B, -1, 3)], dim=1)
         msk = torch.cat([ctx_valid.reshape(B, -1), robot_mask.reshape(B, -1)], dim=1)
@@ -615,7 +619,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         ctx_rgb, ctx_pm, ctx_valid, ctx_rpm, ctx_rm, rob_pm, rob_m = (
             rs(ctx_rgb, "bilinear"), rs(ctx_pm), rs(ctx_valid), rs(ctx_rpm), rs(ctx_rm), rs(rob_pm), rs(rob_m))
         all_rpm, all_rm = torch.cat([ctx_rpm, rob_pm], 1), torch.cat([ctx_rm, rob_m], 1)
-        lo, hi = self._bounds(ctx_pm, ctx_valid, all_rpm, all_rm)
+        lo, hi = self.normalisation_bounds(ctx_pm, ctx_valid, all_rpm, all_rm)
         # History in [-1, 1] pixel space (no metric round trip between chunks).
         hist_rgb, hist_xyz = [rgb_to_unit(ctx_rgb)], [pointmap_to_unit(ctx_pm, ctx_valid, lo, hi)]
         robot_x = pointmap_to_unit(all_rpm, all_rm, lo, hi)
@@ -761,7 +765,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         for batch in batches:
             b = {k: resize_video(batch[k], self.wm.height, self.wm.width, "nearest")
                  for k in ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask")}
-            lo, hi = self._bounds(b["pointmap"], b["valid"], b["robot_pointmap"], b["robot_mask"])
+            lo, hi = self.normalisation_bounds(b["pointmap"], b["valid"], b["robot_pointmap"], b["robot_mask"])
             for dom, x in ((RGB, rgb_to_unit(b["rgb"])), (XYZ, pointmap_to_unit(b["pointmap"], b["valid"], lo, hi))):
                 acc[dom].append(self.vae.encode(x).latent_dist.mode().transpose(0, 1).flatten(1))
         rgb, xyz = torch.cat(acc[RGB], 1), torch.cat(acc[XYZ], 1)

@@ -66,8 +66,9 @@ def _rollout_pairs(model, eps: list[dict], T: int, seed: int) -> dict:
     st = lambda k, sl: torch.stack([e[k][sl] for e in eps])  # noqa: E731
     first, future = slice(0, 1), slice(1, T + 1)
     out = rollout_episodes(model, eps, T, torch.Generator().manual_seed(seed), refine_robot=False)
-    lo, hi = model._bounds(st("pointmap", first), st("valid", first), st("robot_pointmap", slice(0, T + 1)),
-                           st("robot_mask", slice(0, T + 1)))
+    seen = slice(0, T + 1)
+    lo, hi = model.normalisation_bounds(st("pointmap", first), st("valid", first), st("robot_pointmap", seen),
+                                        st("robot_mask", seen))
     robot_x = pointmap_to_unit(st("robot_pointmap", future), st("robot_mask", future), lo, hi)   # (B, 3, T, H, W)
     flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
     return {"gen": flat(out["rgb"]).numpy(), "true": flat(st("rgb", future)).numpy(),

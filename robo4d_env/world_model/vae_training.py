@@ -125,7 +125,9 @@ def batch_videos(cfg: WorldModelConfig, clip: dict,
         moving = ((rgb - rgb[:, :, :1]).abs().amax(1) > tcfg.dynamic_threshold).any(1, keepdim=True)
         w = w + tcfg.dynamic_loss_weight * (moving & ~u["robot_mask"].bool()).float()
     w = w.unsqueeze(1)
-    return x, torch.cat([w, w, torch.ones_like(w)])
+    one = torch.ones_like(w)
+    pick = [w if name in tcfg.weighted_videos else one for name in ("rgb", "xyz")]
+    return x, torch.cat([*pick, one])
 
 
 # --------------------------------------------------------------------------------------- eval
@@ -339,6 +341,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="freeze the encoder (latents unchanged: a trained DiT stays valid, see swap-vae)")
     p.add_argument("--object-loss-weight", type=float, help="extra weight of object pixels (default 0)")
     p.add_argument("--dynamic-loss-weight", type=float, help="extra weight of changing pixels (default 0)")
+    p.add_argument("--weighted-videos", nargs="+", choices=("rgb", "xyz"), help="videos those weights apply to")
     add_set_argument(p)
     p.add_argument("--no-progress", action="store_true")
 
@@ -350,6 +353,7 @@ def run(args: argparse.Namespace) -> int:
                           eval_episodes=args.eval_episodes, checkpoint_every=args.checkpoint_every,
                           num_threads=args.threads, object_loss_weight=args.object_loss_weight,
                           dynamic_loss_weight=args.dynamic_loss_weight,
+                          weighted_videos=tuple(args.weighted_videos) if args.weighted_videos else None,
                           train_encoder=False if args.decoder_only else None)
     path = train_vae(model_cfg, tcfg, args.data, args.out, init_vae=args.init_vae, progress=not args.no_progress)
     print(f"wrote {path} and {Path(args.out) / EVAL_FILE}")
