@@ -277,7 +277,7 @@ def test_train_vae_writes_eval_resumes_and_feeds_world_model(tiny, tmp_path):
 
 def test_decoder_only_vae_with_object_weights_and_swap_keep_the_dit(tiny, tmp_path):
     from robo4d_env.world_model.configuration_world_model import VaeTrainingConfig
-    from robo4d_env.world_model.swap_vae import swap_vae_decoder
+    from robo4d_env.world_model.swap_vae import export_vae, swap_vae_decoder
     from robo4d_env.world_model.vae_training import batch_videos, save_vae, train_vae
 
     cfg, _ = tiny
@@ -302,7 +302,7 @@ def test_decoder_only_vae_with_object_weights_and_swap_keep_the_dit(tiny, tmp_pa
 
     model = new_model(cfg)
     model.save_pretrained(tmp_path / "m", safe_serialization=True)
-    save_vae(model.vae, tmp_path / "v0")
+    export_vae(tmp_path / "m", tmp_path / "v0")          # the VAE inside the model, to fine-tune
     with pytest.raises(ValueError, match="--init-vae"):
         train_vae(cfg, tcfg, data, tmp_path / "no_init", progress=False)
     vae_dir = train_vae(cfg, tcfg, data, tmp_path / "v1", init_vae=tmp_path / "v0", progress=False)

@@ -18,3 +18,6 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("swap-vae", help="give a trained world model a decoder-only fine-tuned VAE")
     swap_vae.add_arguments(p)
     p.set_defaults(func=swap_vae.run)
+    p = subparsers.add_parser("export-vae", help="write the VAE inside a world model as a VAE directory")
+    swap_vae.add_export_arguments(p)
+    p.set_defaults(func=swap_vae.run_export)

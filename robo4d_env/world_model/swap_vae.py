@@ -1,4 +1,4 @@
-"""`robo4d swap-vae`: give a trained world model a fine-tuned VAE decoder, keeping its DiT.
+"""`robo4d swap-vae` / `robo4d export-vae`: give a trained world model a fine-tuned VAE decoder, keeping its DiT.
 
 The DiT generates VAE latents, so it stays valid as long as the ENCODER (what made its training latents)
 is unchanged. ``robo4d train-vae --decoder-only --init-vae <the model's VAE>`` trains only the decoder;
@@ -6,6 +6,8 @@ this command checks that the encoder is bit-identical, installs the new decoder 
 directory. The robot refiner is not copied: it learned to correct the old decoder's frames, so retrain it
 with ``robo4d train-refiner --model <out>``.
 
+    robo4d export-vae --model assets/world_model/lift --out out/lift_vae      # the VAE inside a model
+    robo4d train-vae --init-vae out/lift_vae --decoder-only ... --out out/vae_dec
     robo4d swap-vae --model assets/world_model/lift --vae out/vae_dec/vae --out out/lift_newdec
 """
 from __future__ import annotations
@@ -47,6 +49,22 @@ def swap_vae_decoder(model_dir: str | Path, vae_dir: str | Path, out_dir: str | 
     return atomic_dir(Path(out_dir), lambda tmp: model.save_pretrained(tmp, safe_serialization=True))
 
 
+def export_vae(model_dir: str | Path, out_dir: str | Path) -> Path:
+    """Write the VAE inside a world model as a diffusers ``AutoencoderKLWan`` directory (safetensors), with
+    the model's latent statistics, so that ``robo4d train-vae --init-vae`` can fine-tune it."""
+    from robo4d_env.world_model.modeling_world_model import load_world_model
+    from robo4d_env.world_model.vae_training import save_vae
+
+    model = load_world_model(model_dir)
+    for module in model.vae.modules():
+        if isinstance(module, torch.nn.Conv3d):
+            module.weight.data = module.weight.data.contiguous()
+    stats = {k: getattr(model.wm, k) for k in ("rgb_latent_mean", "rgb_latent_std", "xyz_latent_mean",
+                                              "xyz_latent_std")}
+    save_vae(model.vae, Path(out_dir), stats)
+    return Path(out_dir)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="trained world-model directory (its DiT is kept)")
     p.add_argument("--vae", required=True, help="VAE directory from `robo4d train-vae --decoder-only`")
@@ -56,4 +74,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     out = swap_vae_decoder(args.model, args.vae, args.out)
     print(f"wrote {out}; retrain its robot refiner with: robo4d train-refiner --model {out} --data <training data>")
+    return 0
+
+
+def add_export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="world-model directory")
+    p.add_argument("--out", required=True, help="VAE directory to write")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    print(f"wrote {export_vae(args.model, args.out)}")
     return 0
