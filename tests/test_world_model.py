@@ -319,6 +319,8 @@ def test_decoder_only_vae_with_object_weights_and_swap_keep_the_dit(tiny, tmp_pa
 
     torch.manual_seed(1)
     save_vae(build_vae(cfg), tmp_path / "other")
+    with pytest.raises(FileNotFoundError, match="no VAE at"):
+        swap_vae_decoder(tmp_path / "m", tmp_path / "missing", tmp_path / "m3")
     with pytest.raises(ValueError, match="encoder differs"):
         swap_vae_decoder(tmp_path / "m", tmp_path / "other", tmp_path / "m3")
     assert not (tmp_path / "m3").exists()

@@ -29,6 +29,10 @@ def swap_vae_decoder(model_dir: str | Path, vae_dir: str | Path, out_dir: str | 
     from robo4d_env.world_model.modeling_world_model import Kinema4DWorldModel, load_world_model
     from robo4d_env.world_model.train import atomic_dir
 
+    if not (Path(vae_dir) / "config.json").exists():
+        raise FileNotFoundError(f"no VAE at {vae_dir} (missing config.json); make one with `robo4d train-vae "
+                                f"--decoder-only --init-vae <robo4d export-vae of {model_dir}> ...`, whose "
+                                f"<out>/vae is written when training ends")
     model = load_world_model(model_dir)
     new = AutoencoderKLWan.from_pretrained(Path(vae_dir), local_files_only=True).state_dict()
     old = model.vae.state_dict()
