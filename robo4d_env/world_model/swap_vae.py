@@ -13,6 +13,7 @@ with ``robo4d train-refiner --model <out>``.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import torch
@@ -50,7 +51,14 @@ def swap_vae_decoder(model_dir: str | Path, vae_dir: str | Path, out_dir: str | 
     for module in model.vae.modules():     # save contiguous weights (load_world_model made them channels-last)
         if isinstance(module, torch.nn.Conv3d):
             module.weight.data = module.weight.data.contiguous()
-    return atomic_dir(Path(out_dir), lambda tmp: model.save_pretrained(tmp, safe_serialization=True))
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp, safe_serialization=True)
+        cfg_file = tmp / model.config_name
+        cfg = json.loads(cfg_file.read_text())
+        cfg.pop("_name_or_path", None)         # diffusers records the source path; the copy should not depend on it
+        cfg_file.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+    return atomic_dir(Path(out_dir), write)
 
 
 def export_vae(model_dir: str | Path, out_dir: str | Path) -> Path:
