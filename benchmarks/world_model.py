@@ -169,7 +169,7 @@ def vae_recon(model, eps: list[dict]) -> dict:
     for ep in eps:
         for s in range(0, ep["rgb"].shape[0] - n + 1, n - 1):
             w = {k: ep[k][s:s + n][None] for k in ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask")}
-            lo, hi = model._bounds(w["pointmap"], w["valid"], w["robot_pointmap"], w["robot_mask"])
+            lo, hi = model.normalisation_bounds(w["pointmap"], w["valid"], w["robot_pointmap"], w["robot_mask"])
             rgb = unit_to_rgb(model.decode(model.encode(rgb_to_unit(w["rgb"]), RGB), RGB))[0].numpy()
             rgb_p += [psnr(a, b) for a, b in zip(rgb, w["rgb"][0].numpy())]
             xyz = model.decode(model.encode(pointmap_to_unit(w["pointmap"], w["valid"], lo, hi), XYZ), XYZ)
