@@ -299,6 +299,8 @@ def test_decoder_only_vae_with_object_weights_and_swap_keep_the_dit(tiny, tmp_pa
     _, w_xyz = batch_videos(cfg, still, dataclasses.replace(tcfg, object_loss_weight=0.0, dynamic_loss_weight=2.0,
                                                             weighted_videos=("xyz",)))
     assert bool((w_xyz[0] == 1.0).all()) and torch.equal(w_xyz[1], w[1])
+    with pytest.raises(ValueError, match=">= 0"):
+        VaeTrainingConfig(dynamic_loss_weight=-1.0)
 
     model = new_model(cfg)
     model.save_pretrained(tmp_path / "m", safe_serialization=True)
