@@ -23,11 +23,18 @@ ENCODER_PREFIXES = ("encoder.", "quant_conv.")
 DECODER_PREFIXES = ("decoder.", "post_quant_conv.")
 
 
+def _contiguous(vae) -> None:
+    """Plain-layout conv weights for saving (``load_world_model`` stores them channels-last)."""
+    for module in vae.modules():
+        if isinstance(module, torch.nn.Conv3d):
+            module.weight.data = module.weight.data.contiguous()
+
+
 def swap_vae_decoder(model_dir: str | Path, vae_dir: str | Path, out_dir: str | Path) -> Path:
     """Write ``out_dir``: the world model of ``model_dir`` with the decoder of the VAE in ``vae_dir``."""
     from diffusers import AutoencoderKLWan
 
-    from robo4d_env.world_model.modeling_world_model import Kinema4DWorldModel, load_world_model
+    from robo4d_env.world_model.modeling_world_model import load_world_model
     from robo4d_env.world_model.train import atomic_dir
 
     if not (Path(vae_dir) / "config.json").exists():
@@ -48,9 +55,8 @@ def swap_vae_decoder(model_dir: str | Path, vae_dir: str | Path, out_dir: str | 
                          f"`robo4d train --vae {vae_dir}`")
     model.vae.load_state_dict({k: new[k] if k.startswith(DECODER_PREFIXES) else v for k, v in old.items()})
     model.attach_robot_refiner(None)
-    for module in model.vae.modules():     # save contiguous weights (load_world_model made them channels-last)
-        if isinstance(module, torch.nn.Conv3d):
-            module.weight.data = module.weight.data.contiguous()
+    _contiguous(model.vae)
+
     def write(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
         cfg_file = tmp / model.config_name
@@ -68,9 +74,7 @@ def export_vae(model_dir: str | Path, out_dir: str | Path) -> Path:
     from robo4d_env.world_model.vae_training import save_vae
 
     model = load_world_model(model_dir)
-    for module in model.vae.modules():
-        if isinstance(module, torch.nn.Conv3d):
-            module.weight.data = module.weight.data.contiguous()
+    _contiguous(model.vae)
     stats = {k: getattr(model.wm, k) for k in ("rgb_latent_mean", "rgb_latent_std", "xyz_latent_mean",
                                               "xyz_latent_std")}
     save_vae(model.vae, Path(out_dir), stats)
