@@ -261,12 +261,6 @@ class VaeTrainingConfig:
     dynamic_loss_weight: float = 0.0
     dynamic_threshold: float = 12 / 127.5
     weighted_videos: tuple = ("rgb", "xyz")   # which videos the two weights apply to (of rgb, xyz)
-
-    def __post_init__(self):
-        if self.object_loss_weight < 0 or self.dynamic_loss_weight < 0:
-            raise ValueError("object_loss_weight and dynamic_loss_weight must be >= 0 (0 = plain loss)")
-        if not set(self.weighted_videos) <= {"rgb", "xyz"}:
-            raise ValueError(f"weighted_videos must name 'rgb' and/or 'xyz', got {self.weighted_videos!r}")
     mixed_precision: str = "no"
     checkpoint_every: int = 50
     keep_checkpoints: int = 2
@@ -277,6 +271,12 @@ class VaeTrainingConfig:
     # other processes running, a Wan VAE step measured ~13 s vs ~0.8 s with 1 (OpenMP oversubscription).
     num_threads: int | None = 1
     seed: int = 0
+
+    def __post_init__(self):
+        if self.object_loss_weight < 0 or self.dynamic_loss_weight < 0:
+            raise ValueError("object_loss_weight and dynamic_loss_weight must be >= 0 (0 = plain loss)")
+        if not set(self.weighted_videos) <= {"rgb", "xyz"}:
+            raise ValueError(f"weighted_videos must name 'rgb' and/or 'xyz', got {self.weighted_videos!r}")
 
 
 VAE_TRAINING_PRESETS: dict[str, VaeTrainingConfig] = {
