@@ -188,5 +188,6 @@ def soft_robot_mask(mask: torch.Tensor, soft_fraction: float = 0.1,
     """Kinema4D §3.2 / supp. B.1: binary robot mask (..., H, W) -> float mask where a random
     ``soft_fraction`` of the occupied pixels is set to ``soft_value`` (lets the model refine the robot)."""
     m = mask.float()
-    r = torch.rand(m.shape, generator=generator)
+    r = torch.rand(m.shape, generator=generator, device=generator.device if generator is not None else m.device)
+    r = r.to(m.device)        # drawn on the generator's device: the same mask for a seed on any device
     return torch.where(mask & (r < soft_fraction), torch.full_like(m, soft_value), m)

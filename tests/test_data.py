@@ -186,3 +186,21 @@ def test_inspect(tiny, tmp_path, capsys):
     assert main(["data", "inspect", str(tiny), "--video", str(video), "--episodes", "2", "--frames", "3"]) == 0
     text = capsys.readouterr().out
     assert "episodes 4" in text and "perturbed 0/2" in text and video.stat().st_size > 0
+
+
+def test_subset_copies_the_first_episodes_across_shards(tiny, tmp_path, capsys):
+    """``robo4d data subset``: the first N episodes in shard order, identical data, readable by the loader."""
+    out = tmp_path / "sub"
+    assert main(["data", "subset", str(tiny), "--episodes", "3", "--out", str(out)]) == 0
+    (dest,) = list_shards(out)
+    src = [(p, n) for p in list_shards(tiny) for n in sorted(h5py.File(p)["data"], key=lambda n: (len(n), n))][:3]
+    with h5py.File(dest) as f:
+        assert f["data"].attrs["num_episodes"] == 3
+        assert f["data"].attrs["total"] == sum(f["data"][f"demo_{i}"].attrs["num_samples"] for i in range(3))
+        for i, (p, n) in enumerate(src):
+            with h5py.File(p) as g:
+                assert np.array_equal(f["data"][f"demo_{i}/obs/main_rgb"][()], g["data"][n]["obs/main_rgb"][()])
+    assert len(Robo4DDataset([out], context_frames=1, clip_frames=2).episodes) == 3
+    # asking for more episodes than exist: a clear error, and no file left behind
+    assert main(["data", "subset", str(tiny), "--episodes", "99", "--out", str(tmp_path / "none")]) == 2
+    assert "fewer than --episodes 99" in capsys.readouterr().err and not list_shards(tmp_path / "none")

@@ -190,6 +190,42 @@ def test_wan_lora_path_scaled_down(tiny, batch, tmp_path):
     assert t.preset == "tiny"
 
 
+def test_lora_checkpoints_hold_only_what_training_changed(tmp_path):
+    """A LoRA fine-tune's checkpoints and final model store the trainable weights + the base's path (a full
+    copy of the 14B DiT per checkpoint outgrows a GPU machine's disk); resume and loading rebuild it."""
+    from safetensors.torch import load_file
+
+    from robo4d_env.world_model.adapter_checkpoint import BASE_FILE, TRAINABLE_FILE
+    from robo4d_env.world_model.train import list_checkpoints, train
+
+    wan, train_cfg = get_preset("wan2.1-i2v-14b")
+    small = dataclasses.replace(
+        wan, height=32, width=32, frames_per_chunk=9, context_frames=5, clip_frames=9, vae_base_dim=8, vae_z_dim=4,
+        vae_num_res_blocks=1, num_attention_heads=2, attention_head_dim=16, ffn_dim=64, num_layers=2, freq_dim=32,
+        text_dim=24, image_dim=16, added_kv_proj_dim=32, image_seq_len=8, robot_token_grid=[2, 2, 2], lora_rank=4)
+    build_transformer(small).save_pretrained(tmp_path / "wan" / "transformer")
+    build_vae(small).save_pretrained(tmp_path / "wan" / "vae")
+    tc = dataclasses.replace(train_cfg, max_steps=2, checkpoint_every=1, eval_every=0, warmup_steps=0,
+                             mixed_precision="no", gradient_checkpointing=False, learning_rate=1e-3)
+    data = ClipDataset(small)
+    final = train(small, tc, data, tmp_path / "run", pretrained=tmp_path / "wan", progress=False)
+    ckpt = list_checkpoints(tmp_path / "run")[-1] / "model"
+    assert not list(ckpt.glob("diffusion_pytorch_model*")) and not list(final.glob("diffusion_pytorch_model*"))
+    stored = load_file(final / TRAINABLE_FILE)
+    assert stored and all("lora_" in n or not n.startswith("transformer.") for n in stored)
+    loaded = load_world_model(final, preset="wan2.1-i2v-14b")
+    have = dict(loaded.named_parameters())
+    assert all(torch.equal(have[n], t) for n, t in stored.items())
+    assert any(t.abs().sum() > 0 for n, t in stored.items() if "lora_B" in n)     # trained, not the zero init
+    train(small, dataclasses.replace(tc, max_steps=3), data, tmp_path / "run", pretrained=tmp_path / "wan",
+          progress=False)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]                                    # resumed from the adapter checkpoint
+    (final / BASE_FILE).write_text(json.dumps({"pretrained": str(tmp_path / "moved")}))
+    with pytest.raises(FileNotFoundError, match="moved"):
+        load_world_model(final)
+
+
 class ClipDataset(torch.utils.data.Dataset):
     def __init__(self, cfg, n=2, nan=False):
         self.items = [synthetic_clip(cfg, cfg.clip_frames, seed=i) for i in range(n)]

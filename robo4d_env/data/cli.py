@@ -1,4 +1,4 @@
-"""`robo4d data generate | inspect` (registered by robo4d_env.cli through ``add_parser``)."""
+"""`robo4d data generate | inspect | subset` (registered by robo4d_env.cli through ``add_parser``)."""
 from __future__ import annotations
 
 import argparse
@@ -37,6 +37,12 @@ def _inspect(args) -> int:
         rows = ", ".join(f"{e['name']} ({'perturbed' if e['perturbation'].get('type') != 'none' else 'demo'}, "
                          f"{'success' if e['success'] else 'failure'})" for e in chosen)
         print(f"wrote {path}: rows top to bottom {rows}; columns RGB | depth | robot overlay")
+    return 0
+
+
+def _subset(args) -> int:
+    from robo4d_env.data.subset import subset
+    print(f"wrote {subset(args.paths, args.episodes, args.out)}")
     return 0
 
 
@@ -84,3 +90,9 @@ def add_parser(subparsers) -> None:
     i.add_argument("--upscale", type=int, default=3)
     i.add_argument("--json", action="store_true", help="also print the summary as JSON")
     i.set_defaults(func=_inspect)
+
+    s = sub.add_parser("subset", help="copy the first N episodes of shards into one small shard")
+    s.add_argument("paths", nargs="+", help="shard files or directories")
+    s.add_argument("--episodes", type=int, required=True)
+    s.add_argument("--out", required=True, help="output directory")
+    s.set_defaults(func=_subset)

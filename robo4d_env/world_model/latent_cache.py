@@ -43,7 +43,7 @@ def fingerprint(model: Kinema4DWorldModel, dataset) -> str:
     h = hashlib.sha256()
     for name, t in sorted(model.vae.state_dict().items()):
         h.update(name.encode())
-        h.update(t.detach().float().contiguous().numpy().tobytes())
+        h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
     h.update(json.dumps(dict(model.vae.config), sort_keys=True, default=str).encode())
     h.update(json.dumps({k: getattr(model.wm, k) for k in CONFIG_KEYS}, sort_keys=True).encode())
     h.update(_dataset_id(dataset).encode())
@@ -69,7 +69,7 @@ def encode_clip(model: Kinema4DWorldModel, clip: dict) -> dict:
         idx = torch.arange(cfg.frames_per_chunk)[None]
     else:
         idx = torch.stack([window_indices(cfg, s) for s in range(num_training_windows(cfg))])   # (W, F)
-    v = {k: resize_video(clip[k][idx], cfg.height, cfg.width, "bilinear" if k == "rgb" else "nearest")
+    v = {k: resize_video(clip[k][idx].to(model.device), cfg.height, cfg.width, "bilinear" if k == "rgb" else "nearest")
          for k in KEYS}
     c = cfg.context_frames
     lo, hi = model.normalisation_bounds(v["pointmap"][:, :c], v["valid"][:, :c], v["robot_pointmap"],
@@ -78,7 +78,7 @@ def encode_clip(model: Kinema4DWorldModel, clip: dict) -> dict:
     x0 = torch.cat([model.encode(rgb_to_unit(v["rgb"]), RGB),
                     model.encode(pointmap_to_unit(v["pointmap"], v["valid"], lo, hi), XYZ)], dim=-1)
     robot = model.encode(pointmap_to_unit(v["robot_pointmap"], v["robot_mask"], lo, hi), XYZ)
-    out = {"x0": x0.float(), "robot_latents": robot.float(), "robot_mask": v["robot_mask"].bool()}
+    out = {"x0": x0.float().cpu(), "robot_latents": robot.float().cpu(), "robot_mask": v["robot_mask"].bool().cpu()}
     if "q_cmd" in clip and "finger_cmd" in clip:          # the action-conditioned baseline's input
         out["actions"] = action_vectors(clip["q_cmd"][idx], clip["finger_cmd"][idx])
     return out
@@ -94,7 +94,7 @@ def build_latent_cache(model: Kinema4DWorldModel, dataset, path: str | Path, pro
     parts = [encode_clip(model, dataset[i]) for i in tqdm(range(len(dataset)), desc="cache latents",
                                                              unit="clip", disable=not progress)]
     tensors = {k: torch.stack([p[k] for p in parts]).contiguous() for k in parts[0]}
-    tensors["null_robot"] = model.null_robot_latents()[0].float().contiguous()
+    tensors["null_robot"] = model.null_robot_latents()[0].float().cpu().contiguous()
     meta = {"fingerprint": fingerprint(model, dataset), "preset": model.wm.preset,
             "num_clips": str(len(dataset)), "windows_per_clip": str(num_training_windows(model.wm))}
     tmp = path.with_name(f".tmp-{path.name}")

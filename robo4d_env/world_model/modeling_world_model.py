@@ -136,16 +136,16 @@ def pointmap_bounds(cfg: WorldModelConfig, points: torch.Tensor, mask: torch.Ten
     rollout also knows, so training and inference normalise alike."""
     B = points.shape[0]
     if cfg.pointmap_norm == "workspace":
-        lo = torch.tensor(cfg.workspace_min, dtype=torch.float32).expand(B, 3)
-        hi = torch.tensor(cfg.workspace_max, dtype=torch.float32).expand(B, 3)
+        lo = torch.tensor(cfg.workspace_min, dtype=torch.float32, device=points.device).expand(B, 3)
+        hi = torch.tensor(cfg.workspace_max, dtype=torch.float32, device=points.device).expand(B, 3)
         return lo, hi
     big = torch.finfo(torch.float32).max
     m = mask.unsqueeze(-1)
     lo = torch.where(m, points, big).amin(1)
     hi = torch.where(m, points, -big).amax(1)
     empty = ~mask.any(1, keepdim=True)
-    lo = torch.where(empty, torch.tensor(cfg.workspace_min), lo)
-    hi = torch.where(empty, torch.tensor(cfg.workspace_max), hi)
+    lo = torch.where(empty, torch.tensor(cfg.workspace_min, device=points.device), lo)
+    hi = torch.where(empty, torch.tensor(cfg.workspace_max, device=points.device), hi)
     return lo, torch.maximum(hi, lo + cfg.minmax_eps)
 
 
@@ -206,6 +206,18 @@ def training_window_indices(cfg: WorldModelConfig, generator: torch.Generator | 
     """(frames_per_chunk,) clip-frame indices of a random training window, matching what a rollout sees."""
     s = int(torch.randint(0, num_training_windows(cfg), (1,), generator=generator))
     return window_indices(cfg, s)
+
+
+def uniform(shape: tuple, generator: torch.Generator | None, device) -> torch.Tensor:
+    """U[0, 1) samples drawn on the generator's device (CPU for a CPU generator), then moved to ``device``:
+    a seed gives the same numbers whatever device the model runs on (as diffusers' ``randn_tensor``)."""
+    draw_on = generator.device if generator is not None else device
+    return torch.rand(shape, generator=generator, device=draw_on).to(device)
+
+
+def to_device(batch: dict, device) -> dict:
+    """A batch dict with every tensor on ``device`` (other values untouched)."""
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
 def action_vectors(q_cmd: torch.Tensor, finger_cmd: torch.Tensor) -> torch.Tensor:
@@ -404,7 +416,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         """Latents (1, z, f, h, w) of the empty robot pointmap (all -1): what a dropped robot condition
         (CFG dropout) encodes to."""
         n = n_frames or self.wm.frames_per_chunk
-        return self.encode(torch.full((1, 3, n, self.wm.height, self.wm.width), -1.0), XYZ)
+        return self.encode(torch.full((1, 3, n, self.wm.height, self.wm.width), -1.0, device=self.device), XYZ)
 
     def robot_tokens(self, inputs: ChunkInputs) -> torch.Tensor:
         """Robot latents (B, z, f, h, w) -> cross-attention tokens (B, N, text_dim), in place of text
@@ -450,7 +462,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         v = {k: resize_video(batch[k], cfg.height, cfg.width, "bilinear" if k == "rgb" else "nearest")
              for k in ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask")}
         B, c = v["rgb"].shape[0], cfg.context_frames
-        drop = torch.rand(B, generator=generator) < cfg.robot_cond_dropout
+        drop = uniform((B,), generator, self.device) < cfg.robot_cond_dropout
         robot_mask = v["robot_mask"] & ~drop[:, None, None, None]
         lo, hi = self.normalisation_bounds(v["pointmap"][:, :c], v["valid"][:, :c], v["robot_pointmap"],
                                            robot_mask)
@@ -473,7 +485,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         if not self.wm.predict_pointmap:       # the cache holds [RGB | XYZ]: keep the RGB half
             x0 = x0[..., : x0.shape[-1] // NUM_DOMAINS]
         B = x0.shape[0]
-        drop = torch.rand(B, generator=generator) < self.wm.robot_cond_dropout
+        drop = uniform((B,), generator, x0.device) < self.wm.robot_cond_dropout
         robot_mask = robot_mask & ~drop[:, None, None, None]
         robot = torch.where(drop.view(B, 1, 1, 1, 1), batch["null_robot"].expand_as(robot), robot)
         actions = self._batch_actions(batch, drop)
@@ -499,8 +511,8 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         """Noisy context + soft robot mask + condition of a training chunk, from its latents."""
         cfg, B = self.wm, x0.shape[0]
         ctx = x0[:, :, :cfg.context_latent_frames]
-        ctx = ctx + torch.randn(ctx.shape, generator=generator) * (
-            torch.rand(B, generator=generator) * cfg.context_noise_max).view(B, 1, 1, 1, 1)
+        ctx = ctx + randn_tensor(ctx.shape, generator=generator, device=ctx.device) * (
+            uniform((B,), generator, ctx.device) * cfg.context_noise_max).view(B, 1, 1, 1, 1)
         mask_px = soft_robot_mask(robot_mask, cfg.soft_mask_fraction, cfg.soft_mask_value, generator)
         mask_px[:, :cfg.context_frames] = 1.0
         return self.chunk_inputs_from_latents(ctx, robot, mask_px, actions)
@@ -516,15 +528,15 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
 
     def sample_sigmas(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n,) noise levels in (0, 1): uniform, then Wan/SD3's shift (the sampler uses the same shift)."""
-        u = torch.rand(n, generator=generator)
+        u = uniform((n,), generator, self.device)
         s = self.wm.flow_shift
         return s * u / (1.0 + (s - 1.0) * u)
 
     def training_loss(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
         """Flow-matching loss ``|| v_theta(x_s) - (eps - x0) ||^2`` of a dataset batch of one chunk."""
-        x0, inputs = self.prepare_batch(batch, generator)
+        x0, inputs = self.prepare_batch(to_device(batch, self.device), generator)
         sigma = self.sample_sigmas(x0.shape[0], generator).view(-1, 1, 1, 1, 1)
-        eps = torch.randn(x0.shape, generator=generator)
+        eps = randn_tensor(x0.shape, generator=generator, device=x0.device)
         noisy = (1.0 - sigma) * x0 + sigma * eps
         pred = self.velocity(noisy, sigma.flatten() * self.wm.num_train_timesteps, inputs)
         if self.wm.region_loss_weight <= 0:
@@ -552,10 +564,11 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         """Denoise pure noise into clean latents (B, z, f, h, 2w); deterministic for a seeded generator.
         With guidance_scale > 1 and ``null_inputs`` (the same chunk without the robot), applies CFG."""
         scheduler = scheduler or make_scheduler(self.wm)
-        scheduler.set_timesteps(num_steps or self.wm.num_sampling_steps)
+        scheduler.set_timesteps(num_steps or self.wm.num_sampling_steps, device=self.device)
         g = self.wm.guidance_scale if guidance_scale is None else guidance_scale
         B, z, f, h, w2 = inputs.cond.shape
-        x = randn_tensor((B, z, f, h, w2), generator=generator)   # a list: one generator per sample
+        # drawn on the generators' device (CPU), then moved: a seed gives the same noise on every device
+        x = randn_tensor((B, z, f, h, w2), generator=generator, device=self.device)   # a list: one per sample
         for t in scheduler.timesteps:
             ts = t.expand(B).float()
             v = self.velocity(x, ts, inputs)
@@ -605,14 +618,16 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         Returns {"rgb": (T, H, W, 3) uint8, "pointmap": (T, H, W, 3) float32 world metres} (no
         "pointmap" from an RGB-only model).
         """
-        single = context_rgb.ndim == 4
-        add = (lambda x: None if x is None else x.unsqueeze(0)) if single else (lambda x: x)
+        single, out_device = context_rgb.ndim == 4, context_rgb.device     # computes on the model's device
+        dev = self.device
+        add = (lambda x: None if x is None else torch.as_tensor(x).to(dev).unsqueeze(0)) if single else \
+            (lambda x: None if x is None else torch.as_tensor(x).to(dev))
         ctx_rgb, ctx_pm, rob_pm, rob_m = map(add, (context_rgb, context_pointmap, robot_pointmaps, robot_masks))
         ctx_valid, ctx_rpm, ctx_rm = map(add, (context_valid, context_robot_pointmap, context_robot_mask))
         cfg, C, T = self.wm, ctx_rgb.shape[1], rob_pm.shape[1]
-        ctx_valid = torch.ones(ctx_pm.shape[:-1], dtype=torch.bool) if ctx_valid is None else ctx_valid
+        ctx_valid = torch.ones(ctx_pm.shape[:-1], dtype=torch.bool, device=dev) if ctx_valid is None else ctx_valid
         ctx_rpm = torch.zeros_like(ctx_pm) if ctx_rpm is None else ctx_rpm
-        ctx_rm = torch.zeros(ctx_pm.shape[:-1], dtype=torch.bool) if ctx_rm is None else ctx_rm
+        ctx_rm = torch.zeros(ctx_pm.shape[:-1], dtype=torch.bool, device=dev) if ctx_rm is None else ctx_rm
         all_act = self._rollout_actions(add(context_actions), add(actions), C, T)
         rays = self._rays(add(camera_K), add(T_world_cam), ctx_rgb.shape[0], ctx_rgb.shape[2:4], snap_to_camera_rays)
         rs = lambda x, mode="nearest": resize_video(x, cfg.height, cfg.width, mode)  # noqa: E731
@@ -643,7 +658,8 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
                 ctx_lat = frozen_lat[:, :, :cfg.context_latent_frames]
             else:
                 ctx_lat = self.encode_pair(rgb_hist[:, :, frames], xyz_hist[:, :, frames])
-            ctx_lat = ctx_lat + cfg.context_noise_inference * randn_tensor(ctx_lat.shape, generator=generator)
+            ctx_lat = ctx_lat + cfg.context_noise_inference * randn_tensor(ctx_lat.shape, generator=generator,
+                                                                           device=ctx_lat.device)
             mask_px = all_rm[:, idx].float()
             mask_px[:, :cfg.context_frames] = 1.0
             act = None if all_act is None else all_act[:, idx]
@@ -671,7 +687,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         out = {"rgb": unit_to_rgb(torch.cat(hist_rgb, 2)[:, :, C:])}
         if cfg.predict_pointmap:
             out["pointmap"] = unit_to_pointmap(torch.cat(hist_xyz, 2)[:, :, C:], lo, hi)
-        return {k: v[0] for k, v in out.items()} if single else out
+        return {k: (v[0] if single else v).to(out_device) for k, v in out.items()}
 
     def _refiner(self, refine_robot: bool | None):
         if refine_robot and self.robot_refiner is None:
@@ -696,14 +712,15 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
                 or (K[..., 1, 1] <= 0).any():
             raise ValueError("camera_K / T_world_cam hold NaN/inf or non-positive focal lengths: pass the camera's "
                              "calibration, or leave both None to keep the generated points as decoded")
-        out_hw = (self.wm.height, self.wm.width)
-        return pixel_rays_world(scale_intrinsics(K, tuple(in_hw), out_hw), T_world_cam, *out_hw)
+        out_hw = (self.wm.height, self.wm.width)    # rays are cheap: made on the CPU, then moved
+        origins, dirs = pixel_rays_world(scale_intrinsics(K.cpu(), tuple(in_hw), out_hw), T_world_cam.cpu(), *out_hw)
+        return origins.to(self.device), dirs.to(self.device)
 
     @staticmethod
     def _snap_chunk(xyz_out, rays, lo, hi):
         """Decoded XYZ chunk (B, 3, F, H, W) in [-1, 1] -> the same with every point on its pixel's ray."""
         pm = snap_to_rays(unit_to_pointmap(xyz_out, lo, hi), rays[0][:, None], rays[1][:, None])
-        return pointmap_to_unit(pm, torch.ones(pm.shape[:-1], dtype=torch.bool), lo, hi)
+        return pointmap_to_unit(pm, torch.ones(pm.shape[:-1], dtype=torch.bool, device=pm.device), lo, hi)
 
     @staticmethod
     def _keep_outside_contact(rgb_out, xyz_out, rgb_hist, xyz_hist, robot_pm, robot_m, lo, hi, radius_m: float):
@@ -750,7 +767,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         if g <= 1.0:
             return None
         B, _, n = robot_x.shape[:3]
-        mask_px = torch.zeros(B, n, self.wm.height, self.wm.width)
+        mask_px = torch.zeros(B, n, self.wm.height, self.wm.width, device=robot_x.device)
         mask_px[:, :self.wm.context_frames] = 1.0
         null_act = None if actions is None else torch.zeros_like(actions)
         return self.chunk_inputs(ctx_lat, torch.full_like(robot_x, -1.0), mask_px, null_act)
@@ -763,7 +780,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         rgb_latent_* / xyz_latent_* fields."""
         acc = {RGB: [], XYZ: []}
         for batch in batches:
-            b = {k: resize_video(batch[k], self.wm.height, self.wm.width, "nearest")
+            b = {k: resize_video(batch[k].to(self.device), self.wm.height, self.wm.width, "nearest")
                  for k in ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask")}
             lo, hi = self.normalisation_bounds(b["pointmap"], b["valid"], b["robot_pointmap"], b["robot_mask"])
             for dom, x in ((RGB, rgb_to_unit(b["rgb"])), (XYZ, pointmap_to_unit(b["pointmap"], b["valid"], lo, hi))):
@@ -778,12 +795,11 @@ def train_command(preset: str) -> str:
     return f"robo4d train --preset {preset} --data <dataset dir> --out <output dir>"
 
 
-def load_world_model(path: str | Path, preset: str | None = None, height: int | None = None,
-                     width: int | None = None, **kwargs) -> Kinema4DWorldModel:
-    """``Kinema4DWorldModel.from_pretrained`` that first checks the checkpoint is the preset and
-    resolution asked for, and says which file is wrong and how to make the right one."""
-    path = Path(path)
-    cfg_file = path / Kinema4DWorldModel.config_name
+def check_checkpoint_config(path: Path, preset: str | None = None, height: int | None = None,
+                            width: int | None = None) -> dict:
+    """The config dict of the checkpoint at ``path``; raises naming the file, what was expected and the command
+    that makes the right checkpoint when it is missing or of another preset / resolution."""
+    cfg_file = Path(path) / Kinema4DWorldModel.config_name
     if not cfg_file.exists():
         raise FileNotFoundError(f"no world-model checkpoint at {path} (missing {cfg_file.name}); "
                                 f"make one with: {train_command(preset or 'default')}")
@@ -796,10 +812,24 @@ def load_world_model(path: str | Path, preset: str | None = None, height: int | 
         raise CheckpointMismatchError(
             f"{cfg_file} holds a world model with {got}, expected {exp}. "
             f"Make a matching checkpoint with: {train_command(preset or have.get('preset', 'default'))}")
-    try:
-        model = Kinema4DWorldModel.from_pretrained(path, **kwargs)
-    except (OSError, ValueError, RuntimeError) as e:     # truncated / corrupt safetensors, missing tensors
-        raise ValueError(f"world-model checkpoint {path} could not be loaded ({e}). Re-copy it, or make a new "
-                         f"one with: {train_command(preset or have.get('preset', 'default'))}") from e
+    return have
+
+
+def load_world_model(path: str | Path, preset: str | None = None, height: int | None = None,
+                     width: int | None = None, **kwargs) -> Kinema4DWorldModel:
+    """``Kinema4DWorldModel.from_pretrained`` that first checks the checkpoint is the preset and
+    resolution asked for, and says which file is wrong and how to make the right one. A LoRA fine-tune
+    (``adapter_checkpoint``) is rebuilt from its base Wan2.1 directory plus its trainable weights."""
+    from robo4d_env.world_model.adapter_checkpoint import is_adapter_dir, load_adapter_model
+    path = Path(path)
+    have = check_checkpoint_config(path, preset, height, width)
+    if is_adapter_dir(path):
+        model = load_adapter_model(path, have, kwargs.get("torch_dtype"))
+    else:
+        try:
+            model = Kinema4DWorldModel.from_pretrained(path, **kwargs)
+        except (OSError, ValueError, RuntimeError) as e:     # truncated / corrupt safetensors, missing tensors
+            raise ValueError(f"world-model checkpoint {path} could not be loaded ({e}). Re-copy it, or make a new "
+                             f"one with: {train_command(preset or have.get('preset', 'default'))}") from e
     model.attach_robot_refiner(load_robot_refiner(path))
     return model.vae_channels_last()

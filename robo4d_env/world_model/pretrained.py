@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from accelerate import init_empty_weights
 from diffusers import AutoencoderKLWan, WanTransformer3DModel
+from diffusers.training_utils import cast_training_params
 
 from robo4d_env.world_model.configuration_world_model import WorldModelConfig
 from robo4d_env.world_model.fast_norm import use_fast_rms_norm
@@ -41,10 +43,12 @@ def check_architecture(transformer: WanTransformer3DModel, cfg: WorldModelConfig
         raise ValueError(f"{source}/config.json does not match preset {cfg.preset!r}: {rows}")
 
 
-def load_wan_transformer(path: str | Path, cfg: WorldModelConfig) -> WanTransformer3DModel:
-    """The pretrained DiT from a local directory, checked against the config."""
+def load_wan_transformer(path: str | Path, cfg: WorldModelConfig,
+                         dtype: torch.dtype | None = None) -> WanTransformer3DModel:
+    """The pretrained DiT from a local directory, checked against the config (weights in ``dtype``;
+    None: as diffusers loads them, float32)."""
     src = _subdir(Path(path), "transformer")
-    transformer = WanTransformer3DModel.from_pretrained(src, local_files_only=True)
+    transformer = WanTransformer3DModel.from_pretrained(src, local_files_only=True, torch_dtype=dtype)
     check_architecture(transformer, cfg, src)
     return transformer
 
@@ -69,21 +73,25 @@ def add_lora(transformer: WanTransformer3DModel, cfg: WorldModelConfig) -> WanTr
     transformer.requires_grad_(False)
     transformer.add_adapter(LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha or cfg.lora_rank,
                                        init_lora_weights=True, target_modules=list(cfg.lora_target_modules)))
+    cast_training_params(transformer, dtype=torch.float32)    # adapters train in fp32 on a bf16 base
     return transformer
 
 
-def from_wan_pretrained(path: str | Path, cfg: WorldModelConfig) -> Kinema4DWorldModel:
+def from_wan_pretrained(path: str | Path, cfg: WorldModelConfig,
+                        base_dtype: torch.dtype | None = None) -> Kinema4DWorldModel:
     """The world model around a pretrained Wan2.1-I2V transformer + VAE from a local directory.
 
     The DiT is frozen with LoRA adapters; the VAE is frozen; our new conditioning modules
-    (robot-token projection, domain embeddings, null image context) train in full. The model is
-    built on the meta device first so that 14B random weights are never materialised.
+    (robot-token projection, domain embeddings, null image context) train in full, in float32.
+    ``base_dtype`` (e.g. torch.bfloat16 for bf16 training): the frozen DiT weights' dtype, which halves
+    the 14B model's memory (56 -> 28 GB). The model is built on the meta device first so that 14B
+    random weights are never materialised.
     """
     with init_empty_weights():
         model = Kinema4DWorldModel.from_world_model_config(cfg)
     model.vae = load_wan_vae(path, cfg)
     model.vae.requires_grad_(False)
-    model.attach_transformer(add_lora(load_wan_transformer(path, cfg), cfg))
+    model.attach_transformer(add_lora(load_wan_transformer(path, cfg, base_dtype), cfg))
     _materialise_new_modules(model)
     return model
 

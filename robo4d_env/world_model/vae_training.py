@@ -64,7 +64,7 @@ def clip_to_units(cfg: WorldModelConfig, clip: dict) -> dict:
 def object_pixels(tcfg: VaeTrainingConfig, u: dict) -> torch.Tensor:
     """(B, T, H, W) bool: valid scene pixels (not the robot) whose world point lies in the object box."""
     p = u["pointmap"]
-    lo, hi = (torch.tensor(b, dtype=p.dtype) for b in (tcfg.object_box_min_m, tcfg.object_box_max_m))
+    lo, hi = (torch.tensor(b, dtype=p.dtype, device=p.device) for b in (tcfg.object_box_min_m, tcfg.object_box_max_m))
     return ((p > lo) & (p < hi)).all(-1) & u["valid"].bool() & ~u["robot_mask"].bool()
 
 
@@ -149,7 +149,7 @@ def evaluate_vae(vae, cfg: WorldModelConfig, dataset, tcfg: VaeTrainingConfig | 
     sq = {"rgb": [], "xyz": [], "robot": []}
     errs, obj_sq = [], []
     for i in range(len(dataset)):
-        clip = {k: dataset[i][k].unsqueeze(0) for k in KEYS}
+        clip = {k: dataset[i][k].unsqueeze(0).to(vae.device) for k in KEYS}
         u = clip_to_units(cfg, clip)
         for k in sq:
             rec = vae.decode(vae.encode(u[k]).latent_dist.mode()).sample.clamp(-1, 1)

@@ -1,0 +1,194 @@
+"""The same code on a CUDA GPU: agreement with the CPU, sampling, training and env speed.
+
+    python -m benchmarks.gpu --out results.json --data <shards> [--checkpoint assets/world_model/lift]
+    python -m benchmarks.gpu --out results.json --paper-scale     # Wan2.1-I2V-14B + LoRA (benchmarks.paper_scale)
+
+Parts (each in its own try block: a failure is recorded with its traceback, the rest still runs):
+- ``cross_device``: one batched rollout chunk of the checkpoint from the same seeds on the CPU, on the GPU in
+  fp32 and under bf16 autocast; PSNR of the GPU frames against the CPU's, and the world-pointmap gap (m).
+- ``sampling``: ``sample_ms_per_frame`` (as benchmarks.world_model) per batch size, fp32 and bf16.
+- ``training``: ``robo4d train`` (the real CLI, one process per run) of the default preset on ``--data``:
+  the full preset (2000 steps, batch 1, its own fp32) and short bf16 / large-batch runs; median s/step.
+- ``vae_training``: ``robo4d train-vae`` for a few steps; median s/step.
+- ``env``: batched ``Kinema4D-v0`` on the GPU (init frames from ``--data``), generated frames/s per env count.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.common import parser, peak_rss_mb, write_results
+
+TRAIN_RUNS = (   # (name, steps, batch, mixed precision); steps None: the preset's own
+    ("default_preset_b1_fp32", None, None, "no"),
+    ("b1_bf16", 200, 1, "bf16"),
+    ("b32_fp32", 200, 32, "no"),
+    ("b32_bf16", 200, 32, "bf16"),
+)
+CHUNK_FRAMES = 13        # the context frame + one 12-frame chunk of the default preset
+SKIP_STEPS = 10          # first steps (allocator, kernel selection) left out of the per-step median
+VAE_STEPS = 40
+
+
+def guarded(results: dict, name: str, fn, *args) -> None:
+    t0 = time.perf_counter()
+    try:
+        results[name] = fn(*args)
+    except Exception:      # noqa: BLE001 - recorded, and the other parts still run
+        results[name] = {"error": traceback.format_exc(limit=6)}
+        print(results[name]["error"], file=sys.stderr)
+    print(f"[{name}] {time.perf_counter() - t0:.1f} s: {json.dumps(results[name])[:400]}", flush=True)
+
+
+def autocast(dtype: str, device: str):
+    if dtype == "bf16":
+        return torch.autocast(device_type=device, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def psnr_u8(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+def cross_device(checkpoint: str, eps: list[dict], device: str) -> dict:
+    from benchmarks.world_model import load_model, rollout_batch
+    model = load_model(checkpoint)
+    n_new = model.wm.frames_per_chunk - model.wm.context_frames
+    ref = rollout_batch(model, eps, n_new, seed=0)
+    model.to(device)
+    out = {}
+    for dtype in ("fp32", "bf16"):
+        with autocast(dtype, device):
+            got = rollout_batch(model, eps, n_new, seed=0)
+        out[dtype] = {"rgb_psnr_vs_cpu_db": float(np.mean([psnr_u8(r["rgb"], g["rgb"]) for r, g in zip(ref, got)])),
+                      "pointmap_mean_abs_diff_vs_cpu_m": float(np.mean([np.abs(r["pointmap"] - g["pointmap"]).mean()
+                                                                        for r, g in zip(ref, got)]))}
+    return out
+
+
+def sampling(checkpoint: str, eps: list[dict], device: str, batches: list[int]) -> dict:
+    from benchmarks.world_model import load_model, sample_ms_per_frame
+    model = load_model(checkpoint).to(device)
+    out = {}
+    for dtype in ("fp32", "bf16"):
+        for b in batches:
+            torch.cuda.reset_peak_memory_stats() if device == "cuda" else None
+            with autocast(dtype, device):
+                out[f"sample_ms_per_frame_b{b}_{dtype}"] = sample_ms_per_frame(model, eps, b)
+            if device == "cuda":
+                out[f"peak_gpu_mb_b{b}_{dtype}"] = torch.cuda.max_memory_allocated() / 2 ** 20
+    return out
+
+
+def _error_text(stderr: str) -> str:
+    """The end of a failed run's stderr, without the dispatcher's list of registered kernels."""
+    return "\n".join(line for line in stderr.splitlines() if "registered at" not in line)[-3000:]
+
+
+def _median_step_s(log: Path) -> tuple[float, float, float]:
+    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    secs = [r["sec"] for r in rows[SKIP_STEPS:]] or [r["sec"] for r in rows]
+    return statistics.median(secs), rows[0]["loss"], float(np.mean([r["loss"] for r in rows[-20:]]))
+
+
+def training(data: list[str], workdir: Path, steps_override: int | None) -> dict:
+    out = {}
+    for name, steps, batch, precision in TRAIN_RUNS:
+        steps = steps_override or steps
+        run_dir = workdir / name
+        cmd = [sys.executable, "-m", "robo4d_env.world_model.train", "--preset", "default", "--data", *data,
+               "--out", str(run_dir), "--mixed-precision", precision, "--latent-cache", "on",
+               "--eval-every", "0", "--checkpoint-every", "100000", "--no-progress"]
+        cmd += ["--steps", str(steps)] if steps else []
+        cmd += ["--batch-size", str(batch)] if batch else []
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if proc.returncode:
+            out[name] = {"error": _error_text(proc.stderr)}
+            continue
+        step_s, first, last = _median_step_s(run_dir / "log.jsonl")
+        n = sum(1 for _ in (run_dir / "log.jsonl").open())
+        out[name] = {"steps": n, "wall_s": wall, "median_step_s": step_s, "loss_first": first,
+                     "loss_last20_mean": last, "command": " ".join(cmd[1:])}
+    return out
+
+
+def vae_training(data: list[str], workdir: Path, steps: int | None) -> dict:
+    steps = steps or VAE_STEPS
+    run_dir = workdir / "vae"
+    cmd = [sys.executable, "-m", "robo4d_env.world_model.vae_training", "--preset", "default", "--data", *data,
+           "--out", str(run_dir), "--steps", str(steps), "--eval-episodes", "1", "--no-progress"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        return {"error": _error_text(proc.stderr)}
+    logs = sorted(run_dir.glob("**/log.jsonl"))
+    res = {"wall_s": time.perf_counter() - t0, "steps": steps}
+    if logs:
+        res["median_step_s"] = _median_step_s(logs[0])[0]
+    return res
+
+
+def env_speed(checkpoint: str, data: list[str], device: str, counts: list[int], urdf: str | None) -> dict:
+    import gymnasium as gym
+
+    import robo4d_env  # noqa: F401  (registers the envs)
+    from benchmarks.env_speed import frames_per_s
+    from benchmarks.world_model import load_model
+    from robo4d_env.kinematics import RobotConfig
+    model = load_model(checkpoint).to(device)
+    chunk = model.wm.frames_per_chunk - model.wm.context_frames
+    out = {}
+    for n in counts:
+        env = gym.make_vec("Kinema4D-v0", num_envs=n, vectorization_mode="vector_entry_point", world_model=model,
+                           action_chunk=chunk, init_source="dataset", dataset=data, device=device,
+                           robot=RobotConfig(urdf_path=urdf) if urdf else RobotConfig())
+        out[f"gen_frames_per_s_{n}env"] = frames_per_s(env, chunk, n, steps=2)
+    return out
+
+
+def main(argv=None) -> int:
+    p = parser(__doc__)
+    p.add_argument("--data", nargs="+", default=["data/lift_eval"], help="shards: init frames and training data")
+    p.add_argument("--checkpoint", default="assets/world_model/lift")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64, 256])
+    p.add_argument("--envs", type=int, nargs="+", default=[8, 64, 256])
+    p.add_argument("--urdf", default=None, help="robot URDF (default: robosuite's Panda)")
+    p.add_argument("--train-steps", type=int, default=None, help="steps of every training run (a quick check)")
+    p.add_argument("--parts", nargs="+", default=["cross_device", "sampling", "training", "vae_training", "env"])
+    a = p.parse_args(argv)
+    from benchmarks.world_model import load_episodes
+    res: dict = {"device": a.device, "torch": torch.__version__, "checkpoint": a.checkpoint, "data": a.data}
+    if a.device == "cuda":
+        res["gpu"] = torch.cuda.get_device_name()
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False   # fp32 means fp32
+    eps = load_episodes(a.data, CHUNK_FRAMES, 8)
+    work = Path(tempfile.mkdtemp(prefix="robo4d-gpu-"))
+    parts = {"cross_device": (cross_device, a.checkpoint, eps[:4], a.device),
+             "sampling": (sampling, a.checkpoint, eps, a.device, a.batches),
+             "training": (training, a.data, work, a.train_steps),
+             "vae_training": (vae_training, a.data, work, a.train_steps),
+             "env": (env_speed, a.checkpoint, a.data, a.device, a.envs, a.urdf)}
+    for name in a.parts:          # results written after every part: a timeout keeps the finished ones
+        fn, *args = parts[name]
+        guarded(res, name, fn, *args)
+        res["peak_rss_mb"] = peak_rss_mb()
+        write_results(a.out, res)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
