@@ -11,6 +11,8 @@ Parts (each in its own try block: a failure is recorded with its traceback, the 
   the full preset (2000 steps, batch 1, its own fp32) and short bf16 / large-batch runs; median s/step.
 - ``vae_training``: ``robo4d train-vae`` for a few steps; median s/step.
 - ``env``: batched ``Kinema4D-v0`` on the GPU (init frames from ``--data``), generated frames/s per env count.
+- ``tools``: the other training commands on ``--device``: ``train-refiner`` (its rollout pairs and steps),
+  then ``export-vae`` -> ``train-vae --decoder-only`` -> ``swap-vae`` (needs episodes of >= 37 frames).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ TRAIN_RUNS = (   # (name, steps, batch, mixed precision); steps None: the preset
 CHUNK_FRAMES = 13        # the context frame + one 12-frame chunk of the default preset
 SKIP_STEPS = 10          # first steps (allocator, kernel selection) left out of the per-step median
 VAE_STEPS = 40
+REFINER_STEPS = 300
 
 
 def guarded(results: dict, name: str, fn, *args) -> None:
@@ -141,6 +144,35 @@ def vae_training(data: list[str], workdir: Path, steps: int | None) -> dict:
     return res
 
 
+def _timed(cmd: list[str]) -> dict:
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "robo4d_env.cli", *cmd], capture_output=True, text=True)
+    out = {"wall_s": time.perf_counter() - t0, "command": "robo4d " + " ".join(cmd)}
+    if proc.returncode:
+        out["error"] = _error_text(proc.stderr)
+    return out
+
+
+def tools(checkpoint: str, data: list[str], workdir: Path, device: str, steps: int | None) -> dict:
+    w = workdir / "tools"
+    out = {"train_refiner": _timed(["train-refiner", "--model", checkpoint, "--data", *data, "--out", str(w / "ref"),
+                                    "--cache-dir", str(w / "ref_cache"), "--steps", str(steps or REFINER_STEPS),
+                                    "--max-episodes", "3", "--eval-episodes", "1", "--device", device,
+                                    "--no-progress"])}
+    from robo4d_env.world_model.refiner_training import EVAL_FILE
+    if (w / "ref" / EVAL_FILE).exists():
+        report = json.loads((w / "ref" / EVAL_FILE).read_text())
+        out["train_refiner"].update(before=report["before"], after=report["after"], train_s=report["train_s"])
+    out["export_vae"] = _timed(["export-vae", "--model", checkpoint, "--out", str(w / "vae_src")])
+    out["train_vae_decoder_only"] = _timed(
+        ["train-vae", "--preset", "default", "--init-vae", str(w / "vae_src"), "--decoder-only",
+         "--dynamic-loss-weight", "10", "--weighted-videos", "xyz", "--steps", str(steps or VAE_STEPS), "--data",
+         *data, "--out", str(w / "vae_dec"), "--eval-episodes", "1", "--no-progress"])
+    out["swap_vae"] = _timed(["swap-vae", "--model", checkpoint, "--vae", str(w / "vae_dec" / "vae"),
+                              "--out", str(w / "swapped")])
+    return out
+
+
 def env_speed(checkpoint: str, data: list[str], device: str, counts: list[int], urdf: str | None) -> dict:
     import gymnasium as gym
 
@@ -168,7 +200,8 @@ def main(argv=None) -> int:
     p.add_argument("--envs", type=int, nargs="+", default=[8, 64, 256])
     p.add_argument("--urdf", default=None, help="robot URDF (default: robosuite's Panda)")
     p.add_argument("--train-steps", type=int, default=None, help="steps of every training run (a quick check)")
-    p.add_argument("--parts", nargs="+", default=["cross_device", "sampling", "training", "vae_training", "env"])
+    p.add_argument("--parts", nargs="+", default=["cross_device", "sampling", "training", "vae_training", "env"],
+                   choices=["cross_device", "sampling", "training", "vae_training", "env", "tools"])
     a = p.parse_args(argv)
     from benchmarks.world_model import load_episodes
     res: dict = {"device": a.device, "torch": torch.__version__, "checkpoint": a.checkpoint, "data": a.data}
@@ -181,7 +214,8 @@ def main(argv=None) -> int:
              "sampling": (sampling, a.checkpoint, eps, a.device, a.batches),
              "training": (training, a.data, work, a.train_steps),
              "vae_training": (vae_training, a.data, work, a.train_steps),
-             "env": (env_speed, a.checkpoint, a.data, a.device, a.envs, a.urdf)}
+             "env": (env_speed, a.checkpoint, a.data, a.device, a.envs, a.urdf),
+             "tools": (tools, a.checkpoint, a.data, work, a.device, a.train_steps)}
     for name in a.parts:          # results written after every part: a timeout keeps the finished ones
         fn, *args = parts[name]
         guarded(res, name, fn, *args)

@@ -47,7 +47,7 @@ class RefinerTrainingConfig:
     mask_dilation_px: int = 3
     seed: int = 0
     num_threads: int = 2
-    device: str = "cpu"               # where the refiner trains ("cuda" on a GPU); rollouts stay on CPU
+    device: str = "cpu"               # where the rollouts and the refiner's training run ("cuda" on a GPU)
 
 
 # --------------------------------------------------------------------------------------- pairs
@@ -148,7 +148,7 @@ def train_refiner(model_dir, data, cfg: RefinerTrainingConfig, out: str | Path |
     torch.manual_seed(cfg.seed)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    model = load_world_model(model_dir).eval()
+    model = load_world_model(model_dir).to(cfg.device).eval()
     pairs = make_pairs(model, model_dir, data, cfg, Path(cache_dir), progress)
     n_eps = int(pairs["episode"].max()) + 1
     if n_eps <= cfg.eval_episodes:
@@ -204,7 +204,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mask-dilation-px", type=int, default=d.mask_dilation_px,
                    help="pixels around the robot mask the refiner may change")
     p.add_argument("--threads", type=int, default=d.num_threads)
-    p.add_argument("--device", default=d.device, help="where the refiner trains (cpu, cuda); rollouts run on CPU")
+    p.add_argument("--device", default=d.device, help="where the rollouts and the training run (cpu, cuda)")
     p.add_argument("--no-progress", action="store_true")
 
 
