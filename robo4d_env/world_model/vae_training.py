@@ -102,8 +102,10 @@ def vae_loss(vae, x: torch.Tensor, tcfg: VaeTrainingConfig, generator: torch.Gen
     ``weights`` (N, 1, T, H, W) when given."""
     post = vae.encode(x).latent_dist
     rec = vae.decode(post.sample(generator)).sample
-    w = torch.ones_like(x[:, :1]) if weights is None else weights
-    wmean = lambda e: (e * w).sum() / (w.sum() * x.shape[1])  # noqa: E731
+    if weights is None:
+        wmean = torch.mean
+    else:
+        wmean = lambda e: (e * weights).sum() / (weights.sum() * x.shape[1])  # noqa: E731
     l1, l2 = wmean((rec - x).abs()), wmean((rec - x).pow(2))
     kl = 0.5 * (post.mean.pow(2) + post.var - 1.0 - post.logvar).mean()
     loss = tcfg.l1_weight * l1 + tcfg.l2_weight * l2 + tcfg.kl_weight * kl
