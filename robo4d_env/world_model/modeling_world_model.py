@@ -616,9 +616,10 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         Each chunk sees ``context_frames`` known frames: frame 0 is always the initial frame (memory),
         the others the latest frames (``windows.context_indices``, as in training).
         Returns {"rgb": (T, H, W, 3) uint8, "pointmap": (T, H, W, 3) float32 world metres} (no
-        "pointmap" from an RGB-only model).
+        "pointmap" from an RGB-only model). It computes on the model's device and returns on the device of
+        ``context_rgb``; with CPU generators the noise, hence the rollout, is the same on every device.
         """
-        single, out_device = context_rgb.ndim == 4, context_rgb.device     # computes on the model's device
+        single, out_device = context_rgb.ndim == 4, context_rgb.device
         dev = self.device
         add = (lambda x: None if x is None else torch.as_tensor(x).to(dev).unsqueeze(0)) if single else \
             (lambda x: None if x is None else torch.as_tensor(x).to(dev))
