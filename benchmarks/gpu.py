@@ -11,6 +11,8 @@ Parts (each in its own try block: a failure is recorded with its traceback, the 
   the full preset (2000 steps, batch 1, its own fp32) and short bf16 / large-batch runs; median s/step.
 - ``vae_training``: ``robo4d train-vae`` for a few steps; median s/step.
 - ``env``: batched ``Kinema4D-v0`` on the GPU (init frames from ``--data``), generated frames/s per env count.
+- ``renderer``: the robot-pointmap z-buffer on the GPU against the CPU's, same robot states: mask agreement,
+  point gap and time per frame.
 - ``tools``: the other training commands on ``--device``: ``train-refiner`` (its rollout pairs and steps),
   then ``export-vae`` -> ``train-vae --decoder-only`` -> ``swap-vae`` (needs episodes of >= 37 frames).
 """
@@ -41,6 +43,7 @@ CHUNK_FRAMES = 13        # the context frame + one 12-frame chunk of the default
 SKIP_STEPS = 10          # first steps (allocator, kernel selection) left out of the per-step median
 VAE_STEPS = 40
 REFINER_STEPS = 300
+PROFILE_LINES = 40
 
 
 def guarded(results: dict, name: str, fn, *args) -> None:
@@ -173,11 +176,38 @@ def tools(checkpoint: str, data: list[str], workdir: Path, device: str, steps: i
     return out
 
 
-def env_speed(checkpoint: str, data: list[str], device: str, counts: list[int], urdf: str | None) -> dict:
+def renderer(device: str, urdf: str | None, n_frames: int = 256) -> dict:
+    from robo4d_env.kinematics import RobotConfig, RobotModel
+    from robo4d_env.projection import RobotPointmapRenderer
+    robot = RobotModel(RobotConfig(urdf_path=urdf) if urdf else RobotConfig())
+    g = torch.Generator().manual_seed(0)
+    lo, hi = robot.q_low.float(), robot.q_high.float()
+    q = lo + (hi - lo) * torch.rand(n_frames, lo.numel(), generator=g)
+    finger = torch.rand(n_frames, generator=g) * 0.04
+    T = torch.eye(4).expand(n_frames, 4, 4).clone()
+    T[:, :3, :3] = torch.tensor([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])   # looking along base +x
+    T[:, 2, 3] = 1.6
+    K = torch.tensor([[60.0, 0.0, 31.5], [0.0, 60.0, 31.5], [0.0, 0.0, 1.0]]).expand(n_frames, 3, 3)
+    out, pms = {}, {}
+    for dev in ("cpu", device):
+        r = RobotPointmapRenderer(robot, device=dev)
+        r.render(q[:8], finger[:8], T[:8], K[:8], 64, 64)      # samples drawn, kernels loaded
+        t0 = time.perf_counter()
+        pms[dev] = r.render(q, finger, T, K, 64, 64)
+        out[f"ms_per_frame_{dev}"] = 1000 * (time.perf_counter() - t0) / n_frames
+    (pc, mc), (pg, mg) = pms["cpu"], pms[device]
+    both = mc & mg
+    out.update(robot_pixel_fraction=float(mc.float().mean()), mask_agreement=float((mc == mg).float().mean()),
+               max_point_gap_m=float((pc - pg).norm(dim=-1)[both].max()) if both.any() else 0.0)
+    return out
+
+
+def env_speed(checkpoint: str, data: list[str], device: str, counts: list[int], urdf: str | None,
+              profile: bool = False) -> dict:
     import gymnasium as gym
 
     import robo4d_env  # noqa: F401  (registers the envs)
-    from benchmarks.env_speed import frames_per_s
+    from benchmarks.env_speed import _actions, frames_per_s
     from benchmarks.world_model import load_model
     from robo4d_env.kinematics import RobotConfig
     model = load_model(checkpoint).to(device)
@@ -188,6 +218,24 @@ def env_speed(checkpoint: str, data: list[str], device: str, counts: list[int], 
                            action_chunk=chunk, init_source="dataset", dataset=data, device=device,
                            robot=RobotConfig(urdf_path=urdf) if urdf else RobotConfig())
         out[f"gen_frames_per_s_{n}env"] = frames_per_s(env, chunk, n, steps=2)
+    if profile:             # where one step of the largest batch spends its time (cumulative, top functions)
+        import cProfile
+        import io
+        import pstats
+        env = gym.make_vec("Kinema4D-v0", num_envs=counts[-1], vectorization_mode="vector_entry_point",
+                           world_model=model, action_chunk=chunk, init_source="dataset", dataset=data, device=device,
+                           robot=RobotConfig(urdf_path=urdf) if urdf else RobotConfig())
+        env.reset(seed=0)
+        rng = np.random.default_rng(0)
+        env.step(_actions(env.action_space, counts[-1], rng))
+        prof = cProfile.Profile()
+        prof.enable()
+        env.step(_actions(env.action_space, counts[-1], rng))
+        torch.cuda.synchronize() if device == "cuda" else None
+        prof.disable()
+        text = io.StringIO()
+        pstats.Stats(prof, stream=text).sort_stats("cumulative").print_stats(PROFILE_LINES)
+        out["profile_top"] = text.getvalue().splitlines()
     return out
 
 
@@ -199,9 +247,10 @@ def main(argv=None) -> int:
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64, 256])
     p.add_argument("--envs", type=int, nargs="+", default=[8, 64, 256])
     p.add_argument("--urdf", default=None, help="robot URDF (default: robosuite's Panda)")
+    p.add_argument("--profile", action="store_true", help="env part: cProfile one step of the largest batch")
     p.add_argument("--train-steps", type=int, default=None, help="steps of every training run (a quick check)")
     p.add_argument("--parts", nargs="+", default=["cross_device", "sampling", "training", "vae_training", "env"],
-                   choices=["cross_device", "sampling", "training", "vae_training", "env", "tools"])
+                   choices=["cross_device", "sampling", "training", "vae_training", "env", "renderer", "tools"])
     a = p.parse_args(argv)
     from benchmarks.world_model import load_episodes
     res: dict = {"device": a.device, "torch": torch.__version__, "checkpoint": a.checkpoint, "data": a.data}
@@ -214,7 +263,8 @@ def main(argv=None) -> int:
              "sampling": (sampling, a.checkpoint, eps, a.device, a.batches),
              "training": (training, a.data, work, a.train_steps),
              "vae_training": (vae_training, a.data, work, a.train_steps),
-             "env": (env_speed, a.checkpoint, a.data, a.device, a.envs, a.urdf),
+             "env": (env_speed, a.checkpoint, a.data, a.device, a.envs, a.urdf, a.profile),
+             "renderer": (renderer, a.device, a.urdf),
              "tools": (tools, a.checkpoint, a.data, work, a.device, a.train_steps)}
     for name in a.parts:          # results written after every part: a timeout keeps the finished ones
         fn, *args = parts[name]

@@ -80,22 +80,28 @@ class RobotPointmapConfig:
     frames_per_pass: int = 8           # frames z-buffered together: larger batches fall out of cache
                                        # (64 px, 1 thread, before the per-link projection: 56 ms/frame
                                        # at 96 per pass, 34 at 8)
+    gpu_frames_per_pass: int = 256     # on a GPU: as many as memory allows (~1 GB of points per 256)
 
 
 class RobotPointmapRenderer:
-    """Samples link surfaces once, then renders (B, H, W, 3) robot pointmaps + masks by FK and a z-buffer."""
+    """Samples link surfaces once, then renders (B, H, W, 3) robot pointmaps + masks by FK and a z-buffer.
 
-    def __init__(self, robot, config: RobotPointmapConfig | None = None):
+    ``device``: where the samples live and the z-buffer runs ("cuda" on a GPU: the projection of ~300 k
+    samples per frame is the env's largest CPU cost there). FK stays on the robot's (CPU) side."""
+
+    def __init__(self, robot, config: RobotPointmapConfig | None = None, device: str | torch.device = "cpu"):
         self.robot = robot
         self.config = config or RobotPointmapConfig()
-        if self.config.frames_per_pass < 1 or self.config.supersample < 1:
-            raise ValueError(f"RobotPointmapConfig needs frames_per_pass >= 1 and supersample >= 1, got "
-                             f"{self.config.frames_per_pass} and {self.config.supersample}")
+        self.device = torch.device(device)
+        if min(self.config.frames_per_pass, self.config.gpu_frames_per_pass, self.config.supersample) < 1:
+            raise ValueError(f"RobotPointmapConfig needs frames_per_pass, gpu_frames_per_pass and supersample "
+                             f">= 1, got {self.config.frames_per_pass}, {self.config.gpu_frames_per_pass} and "
+                             f"{self.config.supersample}")
         self._meshes = robot.link_meshes()
         self._samples_cache: tuple[list[str], list[torch.Tensor]] | None = None
 
     def _samples(self) -> tuple[list[str], list[torch.Tensor]]:
-        """Area-uniform surface samples of every link, in the link's frame (drawn once)."""
+        """Area-uniform surface samples of every link, in the link's frame (drawn once, on ``device``)."""
         if self._samples_cache is None:
             import trimesh
             names, pts = [], []
@@ -103,7 +109,7 @@ class RobotPointmapRenderer:
                 n = max(64, int(round(self.config.points_per_m2 * mesh.area)))
                 p, _ = trimesh.sample.sample_surface(mesh, n, seed=self.config.seed + i)
                 names.append(name)
-                pts.append(torch.as_tensor(np.asarray(p), dtype=torch.float32))
+                pts.append(torch.as_tensor(np.asarray(p), dtype=torch.float32).to(self.device))
             self._samples_cache = (names, pts)
         return self._samples_cache
 
@@ -114,12 +120,12 @@ class RobotPointmapRenderer:
 
         q_arm (B, 7) rad; finger_m (B,) metres; T_cam_base (B, 4, 4) base->camera (OpenCV);
         K (B, 3, 3). Returns pointmap (B, H, W, 3) float32 camera frame metres (zero off-robot)
-        and mask (B, H, W) bool.
+        and mask (B, H, W) bool, on the device of ``q_arm``.
         """
-        n = self.config.frames_per_pass
+        n = self.config.gpu_frames_per_pass if self.device.type == "cuda" else self.config.frames_per_pass
         parts = [self._render(q_arm[i:i + n], finger_m[i:i + n], T_cam_base[i:i + n], K[i:i + n], height, width)
                  for i in range(0, q_arm.shape[0], n)]
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        return (torch.cat([p[0] for p in parts]).to(q_arm.device), torch.cat([p[1] for p in parts]).to(q_arm.device))
 
     def _render(self, q_arm, finger_m, T_cam_base, K, height, width):
         s = self.config.supersample
@@ -134,7 +140,10 @@ class RobotPointmapRenderer:
         # straight to homogeneous pixels (u·z, v·z, z).
         P = Ks @ T_cam_base.float()[:, :3, :]
         poses = self.robot.link_poses(q_arm.float(), finger_m.float())
-        uvz = torch.cat([transform_points(P @ poses[n], p.expand(B, -1, -1)) for n, p in zip(names, pts)], dim=1)
+        dev = self.device
+        Ks = Ks.to(dev)
+        uvz = torch.cat([transform_points((P @ poses[n]).to(dev), p.expand(B, -1, -1)) for n, p in zip(names, pts)],
+                        dim=1)
         z = uvz[..., 2]
         inv_z = z.clamp_min(1e-9).reciprocal_()
         uf, vf = uvz[..., 0] * inv_z, uvz[..., 1] * inv_z
@@ -143,13 +152,13 @@ class RobotPointmapRenderer:
         bi, ni = ok.nonzero(as_tuple=True)
         flat = bi * (Hs * Ws) + (v[bi, ni] * Ws + u[bi, ni]).long()
         zf = z[bi, ni]
-        zbuf = torch.full((B * Hs * Ws,), float("inf")).scatter_reduce(0, flat, zf, "amin")
+        zbuf = torch.full((B * Hs * Ws,), float("inf"), device=dev).scatter_reduce(0, flat, zf, "amin")
         win = zf <= zbuf[flat]
         # Camera-frame points of the winners only, by inverting the (unrounded) projection.
         bw, nw, zw = bi[win], ni[win], zf[win]
         xw = (uf[bw, nw] - Ks[bw, 0, 2]) * zw / Ks[bw, 0, 0]
         yw = (vf[bw, nw] - Ks[bw, 1, 2]) * zw / Ks[bw, 1, 1]
-        fine = torch.zeros(B * Hs * Ws, 3)
+        fine = torch.zeros(B * Hs * Ws, 3, device=dev)
         fine[flat[win]] = torch.stack([xw, yw, zw], dim=-1)
         return self._downsample(fine.view(B, Hs, Ws, 3), zbuf.view(B, Hs, Ws), height, width)
 

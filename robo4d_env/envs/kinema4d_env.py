@@ -15,7 +15,7 @@ import torch
 
 from robo4d_env.envs import initial_frames
 from robo4d_env.envs.control import ActionConfig, Commander, action_space, check_action, step_commanders
-from robo4d_env.envs.observation import observation_space, proprio_vector, stack_frames
+from robo4d_env.envs.observation import observation_space, proprio_vector, proprio_vectors, stack_frames
 from robo4d_env.envs.tasks import get_task
 from robo4d_env.kinematics import RobotConfig, RobotModel
 from robo4d_env.projection import RobotPointmapConfig, RobotPointmapRenderer, transform_points
@@ -45,7 +45,7 @@ class GenEnvConfig:
     snap_to_camera_rays: bool | None = None  # None: the checkpoint's (generated points onto their pixel rays)
     refine_robot: bool | None = None         # None: on when the checkpoint has a robot refiner (robot_refiner/)
     render_mode: str | None = None
-    device: str = "cpu"
+    device: str = "cpu"                      # the world model and the robot renderer ("cuda" on a GPU)
     robot: RobotConfig = field(default_factory=RobotConfig)
     pointmap: RobotPointmapConfig = field(default_factory=RobotPointmapConfig)
     detector: DetectorConfig | None = None   # None: the task's (success.detector_config)
@@ -73,7 +73,7 @@ class Kinema4DEnv(gym.Env):
             self.robot, self.pointmap_renderer = share_with.robot, share_with.pointmap_renderer
         else:
             self.robot = RobotModel(cfg.robot)
-            self.pointmap_renderer = RobotPointmapRenderer(self.robot, cfg.pointmap)
+            self.pointmap_renderer = RobotPointmapRenderer(self.robot, cfg.pointmap, device=cfg.device)
         self.model = world_model if world_model is not None else self._load_model()
         self.action_cfg = ActionConfig(mode=cfg.action_mode, chunk=cfg.action_chunk,
                                        control_dt_s=1.0 / self.task.control_freq_hz)
@@ -133,7 +133,8 @@ class Kinema4DEnv(gym.Env):
         qs, fingers, cinfos = plan["qs"], plan["fingers"], plan["cinfos"]
         success, kept = False, []
         T_wb = self.T_world_base
-        tcp = self.robot.fk(torch.stack(qs))[:, :3, 3].numpy() @ T_wb[:3, :3].T + T_wb[:3, 3]
+        T_tcp = self.robot.fk(torch.stack(qs))
+        tcp = T_tcp[:, :3, 3].numpy() @ T_wb[:3, :3].T + T_wb[:3, 3]
         for i, fr in enumerate(frames):
             kept.append(fr)
             self._t += 1
@@ -144,7 +145,10 @@ class Kinema4DEnv(gym.Env):
         self._history = [self._history[0]] + (self._history[1:] + kept)[-self.config.history_frames:]
         truncated = self._t >= self.horizon and not success
         self._done = success or truncated
-        obs_frames = [self._obs(f, q, g) for f, q, g in zip(kept, qs, fingers)]
+        n = len(kept)
+        proprio = proprio_vectors(self.robot, torch.stack(qs[:n]).numpy(),
+                                  np.array([[g, -g] for g in fingers[:n]], dtype=np.float32), T_tcp[:n])
+        obs_frames = [self._obs(f, proprio=p) for f, p in zip(kept, proprio)]
         info = {"is_success": success, "action_clipped": plan["clipped"],
                 "ik_unreachable": any(c["ik_unreachable"] for c in cinfos),
                 "target_clipped": any(c["target_clipped"] for c in cinfos),
@@ -189,11 +193,14 @@ class Kinema4DEnv(gym.Env):
         p = p.reshape(pm_cam.shape)
         return torch.where(torch.as_tensor(mask)[..., None], p, torch.zeros_like(p))
 
-    def _obs(self, frame: dict, q: torch.Tensor | None = None, finger: float | None = None) -> dict:
-        q = self.commander.q_cmd if q is None else q
-        finger = self.commander.finger_m if finger is None else finger
+    def _obs(self, frame: dict, proprio: np.ndarray | None = None) -> dict:
+        """Observation of a frame; ``proprio`` (16,): the commander's current state when None."""
         obs = {k: np.array(frame[k]) for k in ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask")}
-        obs["proprio"] = proprio_vector(self.robot, q.numpy(), np.array([finger, -finger], dtype=np.float32))
+        if proprio is None:
+            finger = self.commander.finger_m
+            proprio = proprio_vector(self.robot, self.commander.q_cmd.numpy(),
+                                     np.array([finger, -finger], dtype=np.float32))
+        obs["proprio"] = proprio
         return obs
 
 
