@@ -309,6 +309,9 @@ def test_train_vae_writes_eval_resumes_and_feeds_world_model(tiny, tmp_path):
     stats = report["latent_stats"]
     assert model.wm.xyz_latent_std == pytest.approx(stats["xyz_latent_std"])
     assert model.vae.config.latents_mean == pytest.approx(stats["rgb_latent_mean"])
+    # too few training clips for one batch: a clear error instead of an endless loop over an empty loader
+    with pytest.raises(ValueError, match="fewer than batch_size=2"):
+        train_vae(cfg, dataclasses.replace(tcfg, eval_episodes=2), data, tmp_path / "few", progress=False)
 
 
 def test_decoder_only_vae_with_object_weights_and_swap_keep_the_dit(tiny, tmp_path):

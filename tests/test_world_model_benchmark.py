@@ -2,6 +2,9 @@
 end, on a real (tiny) lift dataset and the tiny preset."""
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -44,6 +47,24 @@ def test_rollout_windows_match_the_rollout_layout(data):
         assert idx[0] == 0 and (idx[cfg.context_frames:] >= min(n, STEPS)).all()
         torch.testing.assert_close(ds[i]["rgb"], full["rgb"][idx])
     assert len(RolloutWindowDataset(data, cfg, known_stride=2, holdout_episodes=1)) == (STEPS + 1) // 2
+
+
+def test_multi_process_training_keeps_replicas_in_sync(data, tmp_path):
+    """Data-parallel training as under `accelerate launch`, with 2 CPU processes (gloo): the world model and the
+    VAE train through their DDP wrappers, so their replicas stay identical (both trainings check it and raise
+    otherwise; they did before the wrappers), and only the main process writes the log and the weights."""
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m"]
+    runs = {"robo4d_env.world_model.train": ["--steps", "3", "--latent-cache", "on", "--eval-every", "0"],
+            "robo4d_env.world_model.vae_training": ["--steps", "3", "--eval-episodes", "0", "--batch-size", "1"]}
+    for module, extra in runs.items():
+        out = tmp_path / module.rsplit(".", 1)[-1]
+        proc = subprocess.run(launch + [module, "--preset", "tiny", "--data", str(data), "--out", str(out),
+                                        "--no-progress", *extra], env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert [json.loads(r)["step"] for r in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
+    assert (tmp_path / "train" / "model" / "config.json").exists()
+    assert (tmp_path / "vae_training" / "vae" / "config.json").exists()
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

@@ -532,6 +532,11 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         s = self.wm.flow_shift
         return s * u / (1.0 + (s - 1.0) * u)
 
+    def forward(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The training loss of a batch (``training_loss``). Training calls the model, not the method, so that
+        under ``accelerate launch`` the DDP wrapper sees the forward and all-reduces the gradients."""
+        return self.training_loss(batch, generator)
+
     def training_loss(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
         """Flow-matching loss ``|| v_theta(x_s) - (eps - x0) ||^2`` of a dataset batch of one chunk."""
         x0, inputs = self.prepare_batch(to_device(batch, self.device), generator)

@@ -277,7 +277,8 @@ def train(model_cfg: WorldModelConfig, train_cfg: TrainingConfig, data, out: str
                            train_cfg.holdout_episodes)
     # on the accelerator's device before the latent cache, which then encodes on the GPU too
     model = build_model(model_cfg, pretrained, vae, train_cfg.mixed_precision).to(accelerator.device)
-    loader = make_loader(dataset, model, model.wm, train_cfg, out, latent_cache, progress)
+    with accelerator.main_process_first():      # one process encodes the latent cache; the others then read it
+        loader = make_loader(dataset, model, model.wm, train_cfg, out, latent_cache, progress)
     if len(loader) == 0:
         raise ValueError(f"dataset has {len(dataset)} clips, fewer than batch_size={train_cfg.batch_size}")
     if train_cfg.gradient_checkpointing:
@@ -292,36 +293,56 @@ def train(model_cfg: WorldModelConfig, train_cfg: TrainingConfig, data, out: str
     model, optimizer, loader, lr_scheduler = accelerator.prepare(model, optimizer, loader, lr_scheduler)
     core = accelerator.unwrap_model(model)
     eval_item = dataset[0] if train_cfg.eval_every else None
-    log = (out / "log.jsonl").open("a")
-    bar = tqdm(total=train_cfg.max_steps, initial=step, desc="train", unit="step", disable=not progress)
+    log = (out / "log.jsonl").open("a") if accelerator.is_main_process else None
+    bar = tqdm(total=train_cfg.max_steps, initial=step, desc="train", unit="step",
+               disable=not progress or not accelerator.is_main_process)
     while step < train_cfg.max_steps:
         for batch in loader:
             if step >= train_cfg.max_steps:
                 break
             t0 = time.time()
-            loss = train_step(accelerator, model, core, batch, optimizer, lr_scheduler, params, train_cfg, step)
+            loss = train_step(accelerator, model, batch, optimizer, lr_scheduler, params, train_cfg, step)
             if ema is not None:
                 ema.step(params)
             step += 1
-            row = {"step": step, "loss": loss, "lr": lr_scheduler.get_last_lr()[0], "sec": time.time() - t0}
-            log.write(json.dumps(row) + "\n")
-            log.flush()
+            if log is not None:
+                row = {"step": step, "loss": loss, "lr": lr_scheduler.get_last_lr()[0], "sec": time.time() - t0}
+                log.write(json.dumps(row) + "\n")
+                log.flush()
             bar.update()
             bar.set_postfix(loss=f"{loss:.4f}")
             on_step_end(out, step, core, ema, optimizer, lr_scheduler, train_cfg, eval_item, accelerator, pretrained)
     bar.close()
-    log.close()
+    if log is not None:
+        log.close()
+    check_replicas_in_sync(accelerator, params, "world-model training")
     if accelerator.is_main_process:
         atomic_dir(out / "model", lambda tmp: save_model(core, ema, tmp, pretrained))
     return out / "model"
 
 
-def train_step(accelerator, model, core, batch, optimizer, lr_scheduler, params, train_cfg, step: int) -> float:
-    """One optimiser step; raises ``NonFiniteLossError`` naming the step on a NaN/inf loss."""
+def check_replicas_in_sync(accelerator, params: list[torch.Tensor], what: str) -> None:
+    """Under ``accelerate launch`` with several processes, raise if their trainable weights differ (a checksum
+    per process, gathered): gradients that are not all-reduced would let the replicas drift apart silently."""
+    if accelerator.num_processes == 1:
+        return
+    checksum = torch.stack([p.detach().double().sum() for p in params]).sum().reshape(1).to(accelerator.device)
+    sums = accelerator.gather(checksum)
+    if not torch.allclose(sums, sums[:1].expand_as(sums), rtol=1e-6, atol=1e-8):
+        raise RuntimeError(f"{what}: the {accelerator.num_processes} processes hold different weights (checksums "
+                           f"{sums.tolist()}): gradients are not being synchronised across processes")
+
+
+def train_step(accelerator, model, batch, optimizer, lr_scheduler, params, train_cfg, step: int) -> float:
+    """One optimiser step; raises ``NonFiniteLossError`` naming the step on a NaN/inf loss (in every process
+    when one of them sees it, so that none waits for the others' gradients)."""
     model.train()
     with accelerator.autocast():
-        loss = core.training_loss(batch)
-    if not torch.isfinite(loss):
+        loss = model(batch)             # through the DDP wrapper under `accelerate launch`: gradients all-reduced
+    finite = torch.isfinite(loss.detach()).reshape(1)
+    if accelerator.num_processes > 1:
+        finite = accelerator.gather(finite).all().reshape(1)
+    if not finite:
         raise NonFiniteLossError(f"training loss is {loss.item()} at step {step + 1}; lower the learning rate "
                                  f"(now {lr_scheduler.get_last_lr()[0]:g}) or check the data for NaNs")
     accelerator.backward(loss)

@@ -39,8 +39,8 @@ from robo4d_env.world_model.configuration_world_model import (VAE_TRAINING_PRESE
                                                               parse_overrides, with_overrides)
 from robo4d_env.world_model.modeling_world_model import (build_vae, pointmap_bounds, pointmap_to_unit,
                                                          resize_video, rgb_to_unit, unit_to_pointmap)
-from robo4d_env.world_model.train import (CKPT_PREFIX, STEP_DIGITS, atomic_dir, list_checkpoints, load_training_state,
-                                          make_dataset)
+from robo4d_env.world_model.train import (CKPT_PREFIX, STEP_DIGITS, atomic_dir, check_replicas_in_sync,
+                                          list_checkpoints, load_training_state, make_dataset)
 
 LATENT_STATS_FILE = "latent_stats.json"
 EVAL_FILE = "vae_eval.json"
@@ -178,7 +178,7 @@ def measure_latent_stats(vae, cfg: WorldModelConfig, loader, n_clips: int) -> di
     vae.eval()
     rgb, xyz, seen = [], [], 0
     for clip in loader:
-        u = clip_to_units(cfg, clip)
+        u = clip_to_units(cfg, {k: v.to(vae.device) for k, v in clip.items()})
         rgb.append(vae.encode(u["rgb"]).latent_dist.mode().transpose(0, 1).flatten(1))
         xyz.append(vae.encode(torch.cat([u["xyz"], u["robot"]])).latent_dist.mode().flatten())
         seen += u["rgb"].shape[0]
@@ -255,6 +255,9 @@ def train_vae(model_cfg: WorldModelConfig, tcfg: VaeTrainingConfig, data, out: s
     loader = DataLoader(train_set, batch_size=tcfg.batch_size, shuffle=True, drop_last=True,
                         num_workers=tcfg.num_workers, collate_fn=SubClipCollate(tcfg.clip_frames, tcfg.seed),
                         generator=torch.Generator().manual_seed(tcfg.seed))
+    if len(loader) == 0:        # an empty loader would loop forever below
+        raise ValueError(f"{len(train_set)} training clips are fewer than batch_size={tcfg.batch_size}: add data, or "
+                         f"lower --batch-size or --eval-episodes")
     vae = build_vae(model_cfg) if init_vae is None else _load_init(init_vae, model_cfg)
     if not tcfg.train_encoder and init_vae is None:
         raise ValueError("train_encoder=False fine-tunes the decoder of an existing VAE: pass --init-vae")
@@ -266,28 +269,33 @@ def train_vae(model_cfg: WorldModelConfig, tcfg: VaeTrainingConfig, data, out: s
     optimizer = torch.optim.AdamW(trainable, lr=tcfg.learning_rate, weight_decay=tcfg.weight_decay)
     lr_scheduler = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=tcfg.warmup_steps)
     step = resume_vae(out, vae, optimizer, lr_scheduler)
-    vae, optimizer, loader, lr_scheduler = accelerator.prepare(vae, optimizer, loader, lr_scheduler)
-    core = accelerator.unwrap_model(vae)
-    log = (out / "log.jsonl").open("a")
-    bar = tqdm(total=tcfg.max_steps, initial=step, desc="train-vae", unit="step", disable=not progress)
+    stats_loader = loader       # read by the main process alone at the end: not the distributed one
+    module, optimizer, loader, lr_scheduler = accelerator.prepare(VaeLoss(vae, tcfg), optimizer, loader, lr_scheduler)
+    core = accelerator.unwrap_model(module).vae
+    log = (out / "log.jsonl").open("a") if accelerator.is_main_process else None
+    bar = tqdm(total=tcfg.max_steps, initial=step, desc="train-vae", unit="step",
+               disable=not progress or not accelerator.is_main_process)
     while step < tcfg.max_steps:
         for clip in loader:
             if step >= tcfg.max_steps:
                 break
             t0 = time.time()
-            parts = vae_train_step(accelerator, vae, core, clip, optimizer, lr_scheduler, model_cfg, tcfg)
+            parts = vae_train_step(accelerator, module, core, clip, optimizer, lr_scheduler, model_cfg, tcfg)
             step += 1
             row = {"step": step, **parts, "lr": lr_scheduler.get_last_lr()[0], "sec": time.time() - t0}
-            log.write(json.dumps(row) + "\n")
-            log.flush()
+            if log is not None:
+                log.write(json.dumps(row) + "\n")
+                log.flush()
             bar.update()
             bar.set_postfix(loss=f"{parts['loss']:.4f}", sec=f"{row['sec']:.1f}")
             if tcfg.checkpoint_every and step % tcfg.checkpoint_every == 0 and accelerator.is_main_process:
                 save_vae_checkpoint(out, step, core, optimizer, lr_scheduler, tcfg.keep_checkpoints)
     bar.close()
-    log.close()
+    if log is not None:
+        log.close()
+    check_replicas_in_sync(accelerator, [p for p in core.parameters() if p.requires_grad], "VAE training")
     if accelerator.is_main_process:
-        finish(core, model_cfg, tcfg, loader, eval_set, out, step)
+        finish(core, model_cfg, tcfg, stats_loader, eval_set, out, step)
     return out / "vae"
 
 
@@ -296,17 +304,32 @@ def _load_init(path, cfg):
     return load_wan_vae(path, cfg)
 
 
-def vae_train_step(accelerator, vae, core, clip, optimizer, lr_scheduler, cfg, tcfg) -> dict:
-    vae.train()
+class VaeLoss(torch.nn.Module):
+    """The VAE with its training loss as the forward (``vae_loss``): under ``accelerate launch`` the DDP
+    wrapper then sees encode + decode and all-reduces the gradients."""
+
+    def __init__(self, vae, tcfg: VaeTrainingConfig):
+        super().__init__()
+        self.vae, self.tcfg = vae, tcfg
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+        return vae_loss(self.vae, x, self.tcfg, weights=weights)
+
+
+def vae_train_step(accelerator, module, core, clip, optimizer, lr_scheduler, cfg, tcfg) -> dict:
+    module.train()
     with accelerator.autocast():
         x, weights = batch_videos(cfg, clip, tcfg)
-        loss, parts = vae_loss(core, x, tcfg, weights=weights)
-    if not torch.isfinite(loss):
+        loss, parts = module(x, weights)
+    finite = torch.isfinite(loss.detach()).reshape(1)
+    if accelerator.num_processes > 1:        # every process stops, none waits for the others' gradients
+        finite = accelerator.gather(finite).all().reshape(1)
+    if not finite:
         from robo4d_env.world_model.modeling_world_model import NonFiniteLossError
         raise NonFiniteLossError(f"VAE loss is {loss.item()}; lower the learning rate or check the data")
     accelerator.backward(loss)
     if tcfg.max_grad_norm:
-        accelerator.clip_grad_norm_([p for p in vae.parameters() if p.requires_grad], tcfg.max_grad_norm)
+        accelerator.clip_grad_norm_([p for p in core.parameters() if p.requires_grad], tcfg.max_grad_norm)
     optimizer.step()
     lr_scheduler.step()
     optimizer.zero_grad(set_to_none=True)
