@@ -217,10 +217,12 @@ def test_lora_checkpoints_hold_only_what_training_changed(tmp_path):
     have = dict(loaded.named_parameters())
     assert all(torch.equal(have[n], t) for n, t in stored.items())
     assert any(t.abs().sum() > 0 for n, t in stored.items() if "lora_B" in n)     # trained, not the zero init
-    train(small, dataclasses.replace(tc, max_steps=3), data, tmp_path / "run", pretrained=tmp_path / "wan",
-          progress=False)
+    train(small, dataclasses.replace(tc, max_steps=3, checkpoint_every=2), data, tmp_path / "run",
+          pretrained=tmp_path / "wan", progress=False)
+    train(small, dataclasses.replace(tc, max_steps=4, checkpoint_every=2), data, tmp_path / "run",
+          pretrained=tmp_path / "wan", progress=False)
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3]                                    # resumed from the adapter checkpoint
+    assert steps == [1, 2, 3, 4]       # resumed from the adapter checkpoints (2, then 2 again: step 3 redone once)
     (final / BASE_FILE).write_text(json.dumps({"pretrained": str(tmp_path / "moved")}))
     with pytest.raises(FileNotFoundError, match="moved"):
         load_world_model(final)

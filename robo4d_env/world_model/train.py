@@ -293,7 +293,7 @@ def train(model_cfg: WorldModelConfig, train_cfg: TrainingConfig, data, out: str
     model, optimizer, loader, lr_scheduler = accelerator.prepare(model, optimizer, loader, lr_scheduler)
     core = accelerator.unwrap_model(model)
     eval_item = dataset[0] if train_cfg.eval_every else None
-    log = (out / "log.jsonl").open("a") if accelerator.is_main_process else None
+    log = open_step_log(out / "log.jsonl", step) if accelerator.is_main_process else None
     bar = tqdm(total=train_cfg.max_steps, initial=step, desc="train", unit="step",
                disable=not progress or not accelerator.is_main_process)
     while step < train_cfg.max_steps:
@@ -319,6 +319,17 @@ def train(model_cfg: WorldModelConfig, train_cfg: TrainingConfig, data, out: str
     if accelerator.is_main_process:
         atomic_dir(out / "model", lambda tmp: save_model(core, ema, tmp, pretrained))
     return out / "model"
+
+
+def open_step_log(path: Path, step: int):
+    """``path`` opened for appending, after dropping the rows of steps later than ``step`` (the checkpoint a
+    run resumes from): the steps it redoes are logged once, and sums of step times stay right."""
+    if path.exists():
+        rows = [r for r in path.read_text().splitlines() if r.strip() and json.loads(r)["step"] <= step]
+        tmp = path.with_name(f".tmp-{path.name}")
+        tmp.write_text("".join(r + "\n" for r in rows))
+        tmp.replace(path)
+    return path.open("a")
 
 
 def check_replicas_in_sync(accelerator, params: list[torch.Tensor], what: str) -> None:

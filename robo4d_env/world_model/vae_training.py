@@ -40,7 +40,7 @@ from robo4d_env.world_model.configuration_world_model import (VAE_TRAINING_PRESE
 from robo4d_env.world_model.modeling_world_model import (build_vae, pointmap_bounds, pointmap_to_unit,
                                                          resize_video, rgb_to_unit, unit_to_pointmap)
 from robo4d_env.world_model.train import (CKPT_PREFIX, STEP_DIGITS, atomic_dir, check_replicas_in_sync,
-                                          list_checkpoints, load_training_state, make_dataset)
+                                          list_checkpoints, load_training_state, make_dataset, open_step_log)
 
 LATENT_STATS_FILE = "latent_stats.json"
 EVAL_FILE = "vae_eval.json"
@@ -272,7 +272,7 @@ def train_vae(model_cfg: WorldModelConfig, tcfg: VaeTrainingConfig, data, out: s
     stats_loader = loader       # read by the main process alone at the end: not the distributed one
     module, optimizer, loader, lr_scheduler = accelerator.prepare(VaeLoss(vae, tcfg), optimizer, loader, lr_scheduler)
     core = accelerator.unwrap_model(module).vae
-    log = (out / "log.jsonl").open("a") if accelerator.is_main_process else None
+    log = open_step_log(out / "log.jsonl", step) if accelerator.is_main_process else None
     bar = tqdm(total=tcfg.max_steps, initial=step, desc="train-vae", unit="step",
                disable=not progress or not accelerator.is_main_process)
     while step < tcfg.max_steps:
