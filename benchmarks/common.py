@@ -1,14 +1,19 @@
-"""Shared benchmark plumbing: argument parsing, JSON writing, RSS."""
+"""Shared benchmark plumbing: argument parsing, JSON writing, RSS, CLI runs in their own process."""
 from __future__ import annotations
 
 import argparse
 import json
 import platform
 import resource
+import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+SKIP_STEPS = 10          # first training steps (allocator, kernel selection) left out of a median step time
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -43,3 +48,24 @@ def write_results(path: str | Path, results: dict) -> Path:
     tmp.replace(path)
     print(text)
     return path
+
+
+def _error_text(stderr: str) -> str:
+    """The end of a failed run's stderr, without the dispatcher's list of registered kernels."""
+    return "\n".join(line for line in stderr.splitlines() if "registered at" not in line)[-3000:]
+
+
+def run_cli(cmd: list[str], log: Path | None = None) -> dict:
+    """Run ``robo4d <cmd>`` in its own process: wall time, the command, the error if it failed, and from a
+    training ``log`` (log.jsonl): steps, median s/step (after the first SKIP_STEPS), first and last-20 mean loss."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "robo4d_env.cli", *cmd], capture_output=True, text=True)
+    out = {"wall_s": time.perf_counter() - t0, "command": "robo4d " + " ".join(cmd)}
+    if proc.returncode:
+        out["error"] = _error_text(proc.stderr)
+    elif log is not None:
+        rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        secs = [r["sec"] for r in rows[SKIP_STEPS:]] or [r["sec"] for r in rows]
+        out.update(steps=len(rows), median_step_s=statistics.median(secs), loss_first=rows[0]["loss"],
+                   loss_last20_mean=float(np.mean([r["loss"] for r in rows[-20:]])))
+    return out

@@ -1,7 +1,8 @@
 """The same code on a CUDA GPU: agreement with the CPU, sampling, training and env speed.
 
     python -m benchmarks.gpu --out results.json --data <shards> [--checkpoint assets/world_model/lift]
-    python -m benchmarks.gpu --out results.json --paper-scale     # Wan2.1-I2V-14B + LoRA (benchmarks.paper_scale)
+
+The paper's scale (Wan2.1-I2V-14B + LoRA) has its own benchmark: ``benchmarks.paper_scale``.
 
 Parts (each in its own try block: a failure is recorded with its traceback, the rest still runs):
 - ``cross_device``: one batched rollout chunk of the checkpoint from the same seeds on the CPU, on the GPU in
@@ -20,8 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import parser, peak_rss_mb, write_results
+from benchmarks.common import parser, peak_rss_mb, run_cli, write_results
+from robo4d_env.metrics import psnr
 
 TRAIN_RUNS = (   # (name, steps, batch, mixed precision); steps None: the preset's own
     ("default_preset_b1_fp32", None, None, "no"),
@@ -40,7 +40,6 @@ TRAIN_RUNS = (   # (name, steps, batch, mixed precision); steps None: the preset
     ("b32_bf16", 200, 32, "bf16"),
 )
 CHUNK_FRAMES = 13        # the context frame + one 12-frame chunk of the default preset
-SKIP_STEPS = 10          # first steps (allocator, kernel selection) left out of the per-step median
 VAE_STEPS = 40
 REFINER_STEPS = 300
 PROFILE_LINES = 40
@@ -62,11 +61,6 @@ def autocast(dtype: str, device: str):
     return contextlib.nullcontext()
 
 
-def psnr_u8(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
-
-
 def cross_device(checkpoint: str, eps: list[dict], device: str) -> dict:
     from benchmarks.world_model import load_model, rollout_batch
     model = load_model(checkpoint)
@@ -77,7 +71,8 @@ def cross_device(checkpoint: str, eps: list[dict], device: str) -> dict:
     for dtype in ("fp32", "bf16"):
         with autocast(dtype, device):
             got = rollout_batch(model, eps, n_new, seed=0)
-        out[dtype] = {"rgb_psnr_vs_cpu_db": float(np.mean([psnr_u8(r["rgb"], g["rgb"]) for r, g in zip(ref, got)])),
+        out[dtype] = {"rgb_identical_to_cpu": all(np.array_equal(r["rgb"], g["rgb"]) for r, g in zip(ref, got)),
+                      "rgb_psnr_vs_cpu_db": float(np.mean([psnr(g["rgb"], r["rgb"]) for r, g in zip(ref, got)])),
                       "pointmap_mean_abs_diff_vs_cpu_m": float(np.mean([np.abs(r["pointmap"] - g["pointmap"]).mean()
                                                                         for r, g in zip(ref, got)]))}
     return out
@@ -89,7 +84,8 @@ def sampling(checkpoint: str, eps: list[dict], device: str, batches: list[int]) 
     out = {}
     for dtype in ("fp32", "bf16"):
         for b in batches:
-            torch.cuda.reset_peak_memory_stats() if device == "cuda" else None
+            if device == "cuda":
+                torch.cuda.reset_peak_memory_stats()
             with autocast(dtype, device):
                 out[f"sample_ms_per_frame_b{b}_{dtype}"] = sample_ms_per_frame(model, eps, b)
             if device == "cuda":
@@ -97,68 +93,28 @@ def sampling(checkpoint: str, eps: list[dict], device: str, batches: list[int]) 
     return out
 
 
-def _error_text(stderr: str) -> str:
-    """The end of a failed run's stderr, without the dispatcher's list of registered kernels."""
-    return "\n".join(line for line in stderr.splitlines() if "registered at" not in line)[-3000:]
-
-
-def _median_step_s(log: Path) -> tuple[float, float, float]:
-    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    secs = [r["sec"] for r in rows[SKIP_STEPS:]] or [r["sec"] for r in rows]
-    return statistics.median(secs), rows[0]["loss"], float(np.mean([r["loss"] for r in rows[-20:]]))
-
-
 def training(data: list[str], workdir: Path, steps_override: int | None) -> dict:
     out = {}
     for name, steps, batch, precision in TRAIN_RUNS:
         steps = steps_override or steps
         run_dir = workdir / name
-        cmd = [sys.executable, "-m", "robo4d_env.world_model.train", "--preset", "default", "--data", *data,
-               "--out", str(run_dir), "--mixed-precision", precision, "--latent-cache", "on",
-               "--eval-every", "0", "--checkpoint-every", "100000", "--no-progress"]
+        cmd = ["train", "--preset", "default", "--data", *data, "--out", str(run_dir), "--mixed-precision", precision,
+               "--latent-cache", "on", "--eval-every", "0", "--checkpoint-every", "100000", "--no-progress"]
         cmd += ["--steps", str(steps)] if steps else []
         cmd += ["--batch-size", str(batch)] if batch else []
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        if proc.returncode:
-            out[name] = {"error": _error_text(proc.stderr)}
-            continue
-        step_s, first, last = _median_step_s(run_dir / "log.jsonl")
-        n = sum(1 for _ in (run_dir / "log.jsonl").open())
-        out[name] = {"steps": n, "wall_s": wall, "median_step_s": step_s, "loss_first": first,
-                     "loss_last20_mean": last, "command": " ".join(cmd[1:])}
+        out[name] = run_cli(cmd, run_dir / "log.jsonl")
     return out
 
 
 def vae_training(data: list[str], workdir: Path, steps: int | None) -> dict:
-    steps = steps or VAE_STEPS
     run_dir = workdir / "vae"
-    cmd = [sys.executable, "-m", "robo4d_env.world_model.vae_training", "--preset", "default", "--data", *data,
-           "--out", str(run_dir), "--steps", str(steps), "--eval-episodes", "1", "--no-progress"]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode:
-        return {"error": _error_text(proc.stderr)}
-    logs = sorted(run_dir.glob("**/log.jsonl"))
-    res = {"wall_s": time.perf_counter() - t0, "steps": steps}
-    if logs:
-        res["median_step_s"] = _median_step_s(logs[0])[0]
-    return res
-
-
-def _timed(cmd: list[str]) -> dict:
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "robo4d_env.cli", *cmd], capture_output=True, text=True)
-    out = {"wall_s": time.perf_counter() - t0, "command": "robo4d " + " ".join(cmd)}
-    if proc.returncode:
-        out["error"] = _error_text(proc.stderr)
-    return out
+    return run_cli(["train-vae", "--preset", "default", "--data", *data, "--out", str(run_dir),
+                   "--steps", str(steps or VAE_STEPS), "--eval-episodes", "1", "--no-progress"], run_dir / "log.jsonl")
 
 
 def tools(checkpoint: str, data: list[str], workdir: Path, device: str, steps: int | None) -> dict:
     w = workdir / "tools"
-    out = {"train_refiner": _timed(["train-refiner", "--model", checkpoint, "--data", *data, "--out", str(w / "ref"),
+    out = {"train_refiner": run_cli(["train-refiner", "--model", checkpoint, "--data", *data, "--out", str(w / "ref"),
                                     "--cache-dir", str(w / "ref_cache"), "--steps", str(steps or REFINER_STEPS),
                                     "--max-episodes", "3", "--eval-episodes", "1", "--device", device,
                                     "--no-progress"])}
@@ -166,12 +122,12 @@ def tools(checkpoint: str, data: list[str], workdir: Path, device: str, steps: i
     if (w / "ref" / EVAL_FILE).exists():
         report = json.loads((w / "ref" / EVAL_FILE).read_text())
         out["train_refiner"].update(before=report["before"], after=report["after"], train_s=report["train_s"])
-    out["export_vae"] = _timed(["export-vae", "--model", checkpoint, "--out", str(w / "vae_src")])
-    out["train_vae_decoder_only"] = _timed(
+    out["export_vae"] = run_cli(["export-vae", "--model", checkpoint, "--out", str(w / "vae_src")])
+    out["train_vae_decoder_only"] = run_cli(
         ["train-vae", "--preset", "default", "--init-vae", str(w / "vae_src"), "--decoder-only",
          "--dynamic-loss-weight", "10", "--weighted-videos", "xyz", "--steps", str(steps or VAE_STEPS), "--data",
          *data, "--out", str(w / "vae_dec"), "--eval-episodes", "1", "--no-progress"])
-    out["swap_vae"] = _timed(["swap-vae", "--model", checkpoint, "--vae", str(w / "vae_dec" / "vae"),
+    out["swap_vae"] = run_cli(["swap-vae", "--model", checkpoint, "--vae", str(w / "vae_dec" / "vae"),
                               "--out", str(w / "swapped")])
     return out
 
@@ -212,26 +168,25 @@ def env_speed(checkpoint: str, data: list[str], device: str, counts: list[int], 
     from robo4d_env.kinematics import RobotConfig
     model = load_model(checkpoint).to(device)
     chunk = model.wm.frames_per_chunk - model.wm.context_frames
-    out = {}
-    for n in counts:
-        env = gym.make_vec("Kinema4D-v0", num_envs=n, vectorization_mode="vector_entry_point", world_model=model,
-                           action_chunk=chunk, init_source="dataset", dataset=data, device=device,
-                           robot=RobotConfig(urdf_path=urdf) if urdf else RobotConfig())
-        out[f"gen_frames_per_s_{n}env"] = frames_per_s(env, chunk, n, steps=2)
+
+    def make(n: int):
+        return gym.make_vec("Kinema4D-v0", num_envs=n, vectorization_mode="vector_entry_point", world_model=model,
+                            action_chunk=chunk, init_source="dataset", dataset=data, device=device,
+                            robot=RobotConfig(urdf_path=urdf) if urdf else RobotConfig())
+    out = {f"gen_frames_per_s_{n}env": frames_per_s(make(n), chunk, n, steps=2) for n in counts}
     if profile:             # where one step of the largest batch spends its time (cumulative, top functions)
         import cProfile
         import io
         import pstats
-        env = gym.make_vec("Kinema4D-v0", num_envs=counts[-1], vectorization_mode="vector_entry_point",
-                           world_model=model, action_chunk=chunk, init_source="dataset", dataset=data, device=device,
-                           robot=RobotConfig(urdf_path=urdf) if urdf else RobotConfig())
+        env = make(counts[-1])
         env.reset(seed=0)
         rng = np.random.default_rng(0)
         env.step(_actions(env.action_space, counts[-1], rng))
         prof = cProfile.Profile()
         prof.enable()
         env.step(_actions(env.action_space, counts[-1], rng))
-        torch.cuda.synchronize() if device == "cuda" else None
+        if device == "cuda":
+            torch.cuda.synchronize()
         prof.disable()
         text = io.StringIO()
         pstats.Stats(prof, stream=text).sort_stats("cumulative").print_stats(PROFILE_LINES)
@@ -257,7 +212,7 @@ def main(argv=None) -> int:
     if a.device == "cuda":
         res["gpu"] = torch.cuda.get_device_name()
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False   # fp32 means fp32
-    eps = load_episodes(a.data, CHUNK_FRAMES, 8)
+    eps = load_episodes(a.data, CHUNK_FRAMES, 8) if {"cross_device", "sampling"} & set(a.parts) else []
     work = Path(tempfile.mkdtemp(prefix="robo4d-gpu-"))
     parts = {"cross_device": (cross_device, a.checkpoint, eps[:4], a.device),
              "sampling": (sampling, a.checkpoint, eps, a.device, a.batches),

@@ -17,14 +17,12 @@ Results are written after every stage, so a stage that runs out of time keeps th
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-from benchmarks.common import parser, peak_rss_mb, write_results
+from benchmarks.common import parser, peak_rss_mb, run_cli, write_results
 
 GIB = 2 ** 30
 
@@ -89,7 +87,8 @@ def train_steps(model, n_steps: int, device: str) -> dict:
     opt = torch.optim.AdamW(params, lr=2e-5)
     g = torch.Generator().manual_seed(0)
     batch = latent_batch(model, device, g)
-    torch.cuda.reset_peak_memory_stats() if device == "cuda" else None
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     times, losses = [], []
     for _ in range(n_steps):
         t0 = time.perf_counter()
@@ -110,11 +109,13 @@ def train_steps(model, n_steps: int, device: str) -> dict:
 
 @torch.no_grad()
 def sample_cost(model, device: str) -> dict:
+    from robo4d_env.world_model.modeling_world_model import RGB
     model.eval()
     wm = model.wm
     g = torch.Generator().manual_seed(1)
     batch = latent_batch(model, device, g)
-    torch.cuda.reset_peak_memory_stats() if device == "cuda" else None
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     with torch.autocast(device_type=device, dtype=torch.bfloat16):
         x0, inputs = model.prepare_cached_batch(batch, g)
         ts = torch.full((1,), 500.0, device=device)
@@ -126,7 +127,7 @@ def sample_cost(model, device: str) -> dict:
         step_s = time.perf_counter() - t0
         clip = torch.rand(1, 3, wm.frames_per_chunk, wm.height, wm.width, generator=g).to(device) * 2 - 1
         t0 = time.perf_counter()
-        model.decode(model.encode(clip, 0), 0)
+        model.decode(model.encode(clip, RGB), RGB)
         _sync()
         vae_s = time.perf_counter() - t0
     passes = 2 if wm.guidance_scale > 1 else 1
@@ -147,16 +148,15 @@ def cli_finetune(path: Path, data: list[str], workdir: Path, steps: int, overrid
     from benchmarks.world_model import load_episodes, rollout_batch
     from robo4d_env.world_model.modeling_world_model import load_world_model
     run = workdir / "run"
-    base = [sys.executable, "-m", "robo4d_env.world_model.train", "--preset", "wan2.1-i2v-14b", "--pretrained",
-            str(path), "--data", *data, "--out", str(run), "--checkpoint-every", "2", "--eval-every", "0",
-            "--latent-cache", "off", "--no-progress"] + [x for o in overrides for x in ("--set", o)]
+    base = ["train", "--preset", "wan2.1-i2v-14b", "--pretrained", str(path), "--data", *data, "--out", str(run),
+            "--checkpoint-every", "2", "--eval-every", "0", "--latent-cache", "off", "--no-progress"] + \
+        [x for o in overrides for x in ("--set", o)]
     out = {}
     for name, n in (("train", steps), ("resume", steps + 1)):
-        t0 = time.perf_counter()
-        proc = subprocess.run(base + ["--steps", str(n)], capture_output=True, text=True)
-        if proc.returncode:
-            raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
-        out[f"{name}_wall_s"] = time.perf_counter() - t0
+        r = run_cli(base + ["--steps", str(n)])
+        if "error" in r:
+            raise RuntimeError(f"{r['command']} failed:\n{r['error']}")
+        out[f"{name}_wall_s"] = r["wall_s"]
     rows = [line for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
     out["logged_steps"] = len(rows)
     out["checkpoint_gb"] = _dir_gb(sorted((run / "checkpoints").iterdir())[-1])
@@ -172,7 +172,7 @@ def cli_finetune(path: Path, data: list[str], workdir: Path, steps: int, overrid
     out["rollout_one_chunk_2_steps_s"] = time.perf_counter() - t0
     out["rollout_rgb_shape"] = list(gen["rgb"].shape)
     out["rollout_pointmap_finite"] = bool(torch.isfinite(torch.as_tensor(gen["pointmap"])).all())
-    out["command"] = " ".join(base[1:] + ["--steps", str(steps)])
+    out["command"] = "robo4d " + " ".join(base + ["--steps", str(steps)])
     return out
 
 

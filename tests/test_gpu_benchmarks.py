@@ -2,17 +2,12 @@
 the paper-scale stages on a scaled-down Wan config, and the renderer's device comparison."""
 import json
 
-SMALL_WAN = ["height=32", "width=32", "frames_per_chunk=9", "context_frames=5", "clip_frames=9", "vae_base_dim=8",
-             "vae_z_dim=4", "vae_num_res_blocks=1", "num_attention_heads=2", "attention_head_dim=16", "ffn_dim=64",
-             "num_layers=2", "freq_dim=32", "text_dim=24", "image_dim=16", "added_kv_proj_dim=32", "image_seq_len=8",
-             "robot_token_grid=[2,2,2]", "lora_rank=4"]
 
-
-def test_paper_scale_stages_run_scaled_down(tmp_path):
+def test_paper_scale_stages_run_scaled_down(tmp_path, small_wan_fields):
     from benchmarks.paper_scale import main
     out = tmp_path / "ps.json"
     args = ["--out", str(out), "--workdir", str(tmp_path / "wan"), "--device", "cpu", "--train-steps", "2"]
-    assert main(args + [x for o in SMALL_WAN for x in ("--set", o)]) == 0
+    assert main(args + [x for k, v in small_wan_fields.items() for x in ("--set", f"{k}={json.dumps(v)}")]) == 0
     r = json.loads(out.read_text())
     assert (tmp_path / "wan" / "transformer" / "config.json").exists() and r["write"]["dit_params_b"] > 0
     assert r["load"]["lora_dtypes"] == ["torch.float32"] and r["load"]["trainable_params_m"] > 0

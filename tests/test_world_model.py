@@ -7,7 +7,7 @@ import torch
 
 from robo4d_env.world_model import (CheckpointMismatchError, Kinema4DWorldModel, NonFiniteLossError,
                                     SharedRotaryPosEmbed, get_preset, load_world_model)
-from robo4d_env.world_model.modeling_world_model import build_transformer, build_vae, pack_mask
+from robo4d_env.world_model.modeling_world_model import build_vae, pack_mask
 
 
 def synthetic_clip(cfg, n_frames, seed=0):
@@ -162,19 +162,13 @@ def test_chunked_rollout_shapes(tiny, batch):
     assert ((out["pointmap"] >= lo - 1e-5) & (out["pointmap"] <= hi + 1e-5)).all()    # de-normalised metres
 
 
-def test_wan_lora_path_scaled_down(tiny, batch, tmp_path):
+def test_wan_lora_path_scaled_down(tiny, batch, small_wan):
     """The paper-scale loading code on a tiny Wan I2V-shaped config with random weights."""
     from robo4d_env.world_model.pretrained import from_wan_pretrained, trainable_parameter_names
 
-    wan, _ = get_preset("wan2.1-i2v-14b")
     t = tiny[0]
-    small = dataclasses.replace(
-        wan, height=32, width=32, frames_per_chunk=9, context_frames=5, clip_frames=9, vae_base_dim=8, vae_z_dim=4,
-        vae_num_res_blocks=1, num_attention_heads=2, attention_head_dim=16, ffn_dim=64, num_layers=2, freq_dim=32,
-        text_dim=24, image_dim=16, added_kv_proj_dim=32, image_seq_len=8, robot_token_grid=[2, 2, 2], lora_rank=4)
-    build_transformer(small).save_pretrained(tmp_path / "wan" / "transformer")
-    build_vae(small).save_pretrained(tmp_path / "wan" / "vae")
-    model = from_wan_pretrained(tmp_path / "wan", small)
+    small, wan_dir = small_wan
+    model = from_wan_pretrained(wan_dir, small)
     names = trainable_parameter_names(model)
     assert names and all("lora_" in n or n.split(".")[0] in ("robot_proj", "domain_embedding", "null_image_embeds")
                          for n in names)
@@ -186,11 +180,11 @@ def test_wan_lora_path_scaled_down(tiny, batch, tmp_path):
     assert torch.isfinite(loss)
     # a mismatching architecture is refused with the file named
     with pytest.raises(ValueError, match="transformer/config.json"):
-        from_wan_pretrained(tmp_path / "wan", dataclasses.replace(small, num_layers=3))
+        from_wan_pretrained(wan_dir, dataclasses.replace(small, num_layers=3))
     assert t.preset == "tiny"
 
 
-def test_lora_checkpoints_hold_only_what_training_changed(tmp_path):
+def test_lora_checkpoints_hold_only_what_training_changed(tmp_path, small_wan):
     """A LoRA fine-tune's checkpoints and final model store the trainable weights + the base's path (a full
     copy of the 14B DiT per checkpoint outgrows a GPU machine's disk); resume and loading rebuild it."""
     from safetensors.torch import load_file
@@ -198,17 +192,11 @@ def test_lora_checkpoints_hold_only_what_training_changed(tmp_path):
     from robo4d_env.world_model.adapter_checkpoint import BASE_FILE, TRAINABLE_FILE
     from robo4d_env.world_model.train import list_checkpoints, train
 
-    wan, train_cfg = get_preset("wan2.1-i2v-14b")
-    small = dataclasses.replace(
-        wan, height=32, width=32, frames_per_chunk=9, context_frames=5, clip_frames=9, vae_base_dim=8, vae_z_dim=4,
-        vae_num_res_blocks=1, num_attention_heads=2, attention_head_dim=16, ffn_dim=64, num_layers=2, freq_dim=32,
-        text_dim=24, image_dim=16, added_kv_proj_dim=32, image_seq_len=8, robot_token_grid=[2, 2, 2], lora_rank=4)
-    build_transformer(small).save_pretrained(tmp_path / "wan" / "transformer")
-    build_vae(small).save_pretrained(tmp_path / "wan" / "vae")
-    tc = dataclasses.replace(train_cfg, max_steps=2, checkpoint_every=1, eval_every=0, warmup_steps=0,
+    small, wan_dir = small_wan
+    tc = dataclasses.replace(get_preset("wan2.1-i2v-14b")[1], max_steps=2, checkpoint_every=1, eval_every=0, warmup_steps=0,
                              mixed_precision="no", gradient_checkpointing=False, learning_rate=1e-3)
     data = ClipDataset(small)
-    final = train(small, tc, data, tmp_path / "run", pretrained=tmp_path / "wan", progress=False)
+    final = train(small, tc, data, tmp_path / "run", pretrained=wan_dir, progress=False)
     ckpt = list_checkpoints(tmp_path / "run")[-1] / "model"
     assert not list(ckpt.glob("diffusion_pytorch_model*")) and not list(final.glob("diffusion_pytorch_model*"))
     stored = load_file(final / TRAINABLE_FILE)
@@ -218,11 +206,14 @@ def test_lora_checkpoints_hold_only_what_training_changed(tmp_path):
     assert all(torch.equal(have[n], t) for n, t in stored.items())
     assert any(t.abs().sum() > 0 for n, t in stored.items() if "lora_B" in n)     # trained, not the zero init
     train(small, dataclasses.replace(tc, max_steps=3, checkpoint_every=2), data, tmp_path / "run",
-          pretrained=tmp_path / "wan", progress=False)
+          pretrained=wan_dir, progress=False)
     train(small, dataclasses.replace(tc, max_steps=4, checkpoint_every=2), data, tmp_path / "run",
-          pretrained=tmp_path / "wan", progress=False)
+          pretrained=wan_dir, progress=False)
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]       # resumed from the adapter checkpoints (2, then 2 again: step 3 redone once)
+    (final / TRAINABLE_FILE).write_bytes(b"truncated")
+    with pytest.raises(ValueError, match="re-copy the fine-tune directory"):
+        load_world_model(final)
     (final / BASE_FILE).write_text(json.dumps({"pretrained": str(tmp_path / "moved")}))
     with pytest.raises(FileNotFoundError, match="moved"):
         load_world_model(final)

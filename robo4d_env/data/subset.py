@@ -43,7 +43,8 @@ def subset(paths: list[str | Path], episodes: int, out: str | Path) -> Path:
                         break
                     f.copy(f["data"][name], data, name=f"demo_{copied}")
                     data.attrs["total"] = int(data.attrs["total"]) + int(f["data"][name].attrs["num_samples"])
-                    data.attrs["num_episodes"] = copied = copied + 1
+                    copied += 1
+                    data.attrs["num_episodes"] = copied
     if copied < episodes:
         dest.unlink()
         raise ValueError(f"{[str(p) for p in paths]} hold {copied} episodes, fewer than --episodes {episodes}")

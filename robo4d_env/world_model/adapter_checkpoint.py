@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from robo4d_env.world_model.configuration_world_model import WorldModelConfig
@@ -43,7 +44,11 @@ def load_trainable(model, path: str | Path) -> None:
     """Load ``path``'s trainable weights into ``model`` (built from the same base and config); the names must
     be exactly the model's trainable parameters."""
     path = Path(path)
-    state = load_file(path / TRAINABLE_FILE)
+    try:
+        state = load_file(path / TRAINABLE_FILE)
+    except (OSError, SafetensorError) as e:     # missing or truncated safetensors
+        raise ValueError(f"{path / TRAINABLE_FILE} could not be read ({e}); re-copy the fine-tune directory, or "
+                         f"train it again with `robo4d train --pretrained <Wan2.1 dir>`") from e
     want = {n for n, p in model.named_parameters() if p.requires_grad}
     if set(state) != want:
         missing, extra = sorted(want - set(state))[:3], sorted(set(state) - want)[:3]

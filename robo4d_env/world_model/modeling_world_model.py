@@ -36,6 +36,7 @@ from diffusers.utils.torch_utils import randn_tensor
 import torch.nn.functional as F
 from torch import nn
 
+from accelerate.utils import send_to_device
 from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
@@ -213,11 +214,6 @@ def uniform(shape: tuple, generator: torch.Generator | None, device) -> torch.Te
     a seed gives the same numbers whatever device the model runs on (as diffusers' ``randn_tensor``)."""
     draw_on = generator.device if generator is not None else device
     return torch.rand(shape, generator=generator, device=draw_on).to(device)
-
-
-def to_device(batch: dict, device) -> dict:
-    """A batch dict with every tensor on ``device`` (other values untouched)."""
-    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
 def action_vectors(q_cmd: torch.Tensor, finger_cmd: torch.Tensor) -> torch.Tensor:
@@ -539,7 +535,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
 
     def training_loss(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
         """Flow-matching loss ``|| v_theta(x_s) - (eps - x0) ||^2`` of a dataset batch of one chunk."""
-        x0, inputs = self.prepare_batch(to_device(batch, self.device), generator)
+        x0, inputs = self.prepare_batch(send_to_device(batch, self.device), generator)
         sigma = self.sample_sigmas(x0.shape[0], generator).view(-1, 1, 1, 1, 1)
         eps = randn_tensor(x0.shape, generator=generator, device=x0.device)
         noisy = (1.0 - sigma) * x0 + sigma * eps

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import torch
+from accelerate.utils import send_to_device
 from torch.utils.data import DataLoader, Subset
 
 from robo4d_env.world_model.configuration_world_model import (VAE_TRAINING_PRESETS, VaeTrainingConfig,
@@ -178,7 +179,7 @@ def measure_latent_stats(vae, cfg: WorldModelConfig, loader, n_clips: int) -> di
     vae.eval()
     rgb, xyz, seen = [], [], 0
     for clip in loader:
-        u = clip_to_units(cfg, {k: v.to(vae.device) for k, v in clip.items()})
+        u = clip_to_units(cfg, send_to_device(clip, vae.device))
         rgb.append(vae.encode(u["rgb"]).latent_dist.mode().transpose(0, 1).flatten(1))
         xyz.append(vae.encode(torch.cat([u["xyz"], u["robot"]])).latent_dist.mode().flatten())
         seen += u["rgb"].shape[0]
