@@ -318,6 +318,7 @@ def train(model_cfg: WorldModelConfig, train_cfg: TrainingConfig, data, out: str
     check_replicas_in_sync(accelerator, params, "world-model training")
     if accelerator.is_main_process:
         atomic_dir(out / "model", lambda tmp: save_model(core, ema, tmp, pretrained))
+    end_processes(accelerator)
     return out / "model"
 
 
@@ -330,6 +331,15 @@ def open_step_log(path: Path, step: int):
         tmp.write_text("".join(r + "\n" for r in rows))
         tmp.replace(path)
     return path.open("a")
+
+
+def end_processes(accelerator) -> None:
+    """With several processes: wait until the main one has written everything, then close the process group.
+    A process that exits while the others still use the group aborts the run ("terminate called without an
+    active exception", seen with 2 CPU processes)."""
+    if accelerator.num_processes > 1:
+        accelerator.wait_for_everyone()
+        accelerator.end_training()
 
 
 def check_replicas_in_sync(accelerator, params: list[torch.Tensor], what: str) -> None:

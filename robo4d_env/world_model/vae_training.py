@@ -41,7 +41,8 @@ from robo4d_env.world_model.configuration_world_model import (VAE_TRAINING_PRESE
 from robo4d_env.world_model.modeling_world_model import (build_vae, pointmap_bounds, pointmap_to_unit,
                                                          resize_video, rgb_to_unit, unit_to_pointmap)
 from robo4d_env.world_model.train import (CKPT_PREFIX, STEP_DIGITS, atomic_dir, check_replicas_in_sync,
-                                          list_checkpoints, load_training_state, make_dataset, open_step_log)
+                                          end_processes, list_checkpoints, load_training_state, make_dataset,
+                                          open_step_log)
 
 LATENT_STATS_FILE = "latent_stats.json"
 EVAL_FILE = "vae_eval.json"
@@ -297,6 +298,7 @@ def train_vae(model_cfg: WorldModelConfig, tcfg: VaeTrainingConfig, data, out: s
     check_replicas_in_sync(accelerator, [p for p in core.parameters() if p.requires_grad], "VAE training")
     if accelerator.is_main_process:
         finish(core, model_cfg, tcfg, stats_loader, eval_set, out, step)
+    end_processes(accelerator)
     return out / "vae"
 
 
