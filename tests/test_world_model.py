@@ -193,8 +193,8 @@ def test_lora_checkpoints_hold_only_what_training_changed(tmp_path, small_wan):
     from robo4d_env.world_model.train import list_checkpoints, train
 
     small, wan_dir = small_wan
-    tc = dataclasses.replace(get_preset("wan2.1-i2v-14b")[1], max_steps=2, checkpoint_every=1, eval_every=0, warmup_steps=0,
-                             mixed_precision="no", gradient_checkpointing=False, learning_rate=1e-3)
+    tc = dataclasses.replace(get_preset("wan2.1-i2v-14b")[1], max_steps=2, checkpoint_every=1, eval_every=0,
+                             warmup_steps=0, mixed_precision="no", gradient_checkpointing=False, learning_rate=1e-3)
     data = ClipDataset(small)
     final = train(small, tc, data, tmp_path / "run", pretrained=wan_dir, progress=False)
     ckpt = list_checkpoints(tmp_path / "run")[-1] / "model"
