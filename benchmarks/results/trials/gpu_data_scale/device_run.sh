@@ -24,10 +24,10 @@ t0=$(date +%s); stamp() { echo "[$(( $(date +%s) - t0 )) s] $*"; }
 stamp start; nvidia-smi -L 2>/dev/null
 python3 -c "import gymnasium as gym, robo4d_env; e = gym.make('Robo4DSim-v0', task='lift'); e.reset(seed=0); print('sim ok')" || exit 1
 # 1. data: train seeds 0..SCENES-1 (the shipped model's 20 are 0..19), held-out eval seeds 10000..10003
-ls $W/lift_eval/*.hdf5 >/dev/null 2>&1 || rm -rf $W/lift_eval && $R data generate --task lift --split eval --episodes 4 --workers 4 --episodes-per-shard 2 --out $W/lift_eval \
-  --no-randomize --run-to-horizon --max-steps 48 --quiet &
-ls $W/lift_train/*.hdf5 >/dev/null 2>&1 || rm -rf $W/lift_train && timeout $GEN_TIMEOUT $R data generate --task lift --episodes $SCENES --workers $((WORKERS - 4)) --episodes-per-shard 5 \
-  --out $W/lift_train --no-randomize --quiet; wait
+ls $W/lift_eval/*.hdf5 >/dev/null 2>&1 || { rm -rf $W/lift_eval; $R data generate --task lift --split eval --episodes 4 --workers 4 --episodes-per-shard 2 \
+  --out $W/lift_eval --no-randomize --run-to-horizon --max-steps 48 --quiet; } &
+ls $W/lift_train/*.hdf5 >/dev/null 2>&1 || { rm -rf $W/lift_train; timeout $GEN_TIMEOUT $R data generate --task lift --episodes $SCENES \
+  --workers $((WORKERS - 4)) --episodes-per-shard 5 --out $W/lift_train --no-randomize --quiet; }; wait
 ls $W/lift_train/*.hdf5 $W/lift_eval/*.hdf5 >/dev/null || exit 1
 stamp "data: $(ls $W/lift_train/*.hdf5 | wc -l) train shards, $(ls $W/lift_eval/*.hdf5 | wc -l) eval shards"
 # 2. the shipped VAE; the latent cache, built once and shared by the three methods
