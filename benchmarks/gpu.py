@@ -14,6 +14,8 @@ Parts (each in its own try block: a failure is recorded with its traceback, the 
 - ``env``: batched ``Kinema4D-v0`` on the GPU (init frames from ``--data``), generated frames/s per env count.
 - ``renderer``: the robot-pointmap z-buffer on the GPU against the CPU's, same robot states: mask agreement,
   point gap and time per frame.
+- ``latent_cache``: building the DiT's latent cache (``robo4d train --latent-cache on``) from the checkpoint's VAE:
+  clips/s with one clip per VAE call and one process, against batched calls and loader processes.
 - ``tools``: the other training commands on ``--device``: ``train-refiner`` (its rollout pairs and steps),
   then ``export-vae`` -> ``train-vae --decoder-only`` -> ``swap-vae`` (needs episodes of >= 37 frames).
 """
@@ -43,6 +45,8 @@ CHUNK_FRAMES = 13        # the context frame + one 12-frame chunk of the default
 VAE_STEPS = 40
 REFINER_STEPS = 300
 PROFILE_LINES = 40
+CACHE_RUNS = ((1, 0), (16, 0), (16, 4))     # (clips per VAE call, loader processes)
+CACHE_CLIPS = 256                          # rollout windows encoded per run
 
 
 def guarded(results: dict, name: str, fn, *args) -> None:
@@ -103,6 +107,28 @@ def training(data: list[str], workdir: Path, steps_override: int | None) -> dict
         cmd += ["--steps", str(steps)] if steps else []
         cmd += ["--batch-size", str(batch)] if batch else []
         out[name] = run_cli(cmd, run_dir / "log.jsonl")
+    return out
+
+
+def latent_cache(checkpoint: str, data: list[str], workdir: Path, device: str) -> dict:
+    from torch.utils.data import Subset
+
+    from benchmarks.world_model import load_model
+    from robo4d_env.world_model.configuration_world_model import TrainingConfig
+    from robo4d_env.world_model.latent_cache import LatentCacheDataset, build_latent_cache
+    from robo4d_env.world_model.train import make_dataset
+    model = load_model(checkpoint).to(device)
+    full = make_dataset(data, model.wm, "rollout", TrainingConfig.window_known_stride)
+    dataset = Subset(full, range(min(CACHE_CLIPS, len(full))))
+    out, ref = {"clips": len(dataset)}, None
+    for per_call, workers in CACHE_RUNS:
+        t0 = time.perf_counter()
+        path = build_latent_cache(model, dataset, workdir / f"cache_{per_call}_{workers}.safetensors", progress=False,
+                                  clips_per_call=per_call, num_workers=workers)
+        out[f"clips_per_s_{per_call}per_call_{workers}workers"] = len(dataset) / (time.perf_counter() - t0)
+        x0 = LatentCacheDataset(path).tensors["x0"]
+        ref = x0 if ref is None else ref
+        out[f"max_abs_diff_{per_call}per_call_{workers}workers"] = float((x0 - ref).abs().max())
     return out
 
 
@@ -205,7 +231,8 @@ def main(argv=None) -> int:
     p.add_argument("--profile", action="store_true", help="env part: cProfile one step of the largest batch")
     p.add_argument("--train-steps", type=int, default=None, help="steps of every training run (a quick check)")
     p.add_argument("--parts", nargs="+", default=["cross_device", "sampling", "training", "vae_training", "env"],
-                   choices=["cross_device", "sampling", "training", "vae_training", "env", "renderer", "tools"])
+                   choices=["cross_device", "sampling", "training", "vae_training", "env", "renderer", "tools",
+                            "latent_cache"])
     a = p.parse_args(argv)
     from benchmarks.world_model import load_episodes
     res: dict = {"device": a.device, "torch": torch.__version__, "checkpoint": a.checkpoint, "data": a.data}
@@ -220,6 +247,7 @@ def main(argv=None) -> int:
              "vae_training": (vae_training, a.data, work, a.train_steps),
              "env": (env_speed, a.checkpoint, a.data, a.device, a.envs, a.urdf, a.profile),
              "renderer": (renderer, a.device, a.urdf),
+             "latent_cache": (latent_cache, a.checkpoint, a.data, work, a.device),
              "tools": (tools, a.checkpoint, a.data, work, a.device, a.train_steps)}
     for name in a.parts:          # results written after every part: a timeout keeps the finished ones
         fn, *args = parts[name]

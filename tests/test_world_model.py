@@ -376,6 +376,12 @@ def test_latent_cache_matches_fresh_encode_and_trains(tiny, tmp_path):
     assert len(cached) == 2 * n_win
     assert ensure_latent_cache(model, data, path, build=False) == path             # fingerprint matches
     assert cache_fingerprint(path) != cache_fingerprint(tmp_path / "none")
+    # both clips in one VAE call, read by a loader process: the same cache
+    batched = LatentCacheDataset(build_latent_cache(model, data, tmp_path / "b.safetensors", progress=False,
+                                                    clips_per_call=2, num_workers=1))
+    assert batched.tensors.keys() == cached.tensors.keys()
+    for k, v in cached.tensors.items():
+        torch.testing.assert_close(batched.tensors[k], v, atol=1e-5, rtol=1e-4)
     # window 3 of clip 1, fresh vs cached: same latents and the same DiT inputs for the same generator
     i, s = 1, 3
     fresh = {k: v[window_indices(cfg, s)].unsqueeze(0) for k, v in data[i].items()}

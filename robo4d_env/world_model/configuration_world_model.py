@@ -212,7 +212,10 @@ class TrainingConfig:
     keep_checkpoints: int = 2
     eval_every: int = 10                     # 0: never write eval clips
     eval_fps: int = 8
-    num_workers: int = 0
+    num_workers: int = 0                     # loader processes (raw windows and the latent-cache build)
+    # Windows per VAE call while building the latent cache: one clip per call left the H200 mostly idle
+    # (5 clips/s; stop 21). The paper-scale preset uses 1 (a 49x480x832 window is ~2 GB of activations).
+    latent_cache_clips_per_call: int = 16
     num_threads: int | None = None           # torch intra-op threads (1 on a busy 2-core CPU); None: default
     holdout_episodes: int = 0                # leave out the last N episodes (the VAE stage's eval episodes)
     # Training windows from a dataset path: "rollout" = stride-1 windows laid out as a rollout sees them
@@ -312,7 +315,7 @@ PRESETS: dict[str, tuple[WorldModelConfig, TrainingConfig]] = {
         # supp. B.1: AdamW, peak lr 2e-5, batch 32, cosine warm-up; bf16 on GPUs
         TrainingConfig(max_steps=10000, batch_size=1, learning_rate=2e-5, warmup_steps=500,
                        mixed_precision="bf16", gradient_checkpointing=True, checkpoint_every=500,
-                       eval_every=1000),
+                       eval_every=1000, latent_cache_clips_per_call=1),
     ),
 }
 

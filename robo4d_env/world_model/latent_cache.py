@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from robo4d_env.world_model.modeling_world_model import (RGB, XYZ, Kinema4DWorldModel, action_vectors, num_training_windows,
                                                          pointmap_to_unit, resize_video, rgb_to_unit,
@@ -60,17 +60,24 @@ def _dataset_id(dataset) -> str:
     return f"{type(dataset).__name__}:{len(dataset)}"
 
 
-@torch.no_grad()
 def encode_clip(model: Kinema4DWorldModel, clip: dict) -> dict:
     """One whole clip (T, ...) -> its W windows' latents, normalised exactly as ``prepare_batch``
-    (with the robot not dropped): {"x0", "robot_latents", "robot_mask"} each (W, ...)."""
+    (with the robot not dropped): {"x0", "robot_latents", "robot_mask"[, "actions"]} each (W, ...)."""
+    return {k: v[0] for k, v in encode_clips(model, [clip]).items()}
+
+
+@torch.no_grad()
+def encode_clips(model: Kinema4DWorldModel, clips: list[dict]) -> dict:
+    """N clips of the same length -> {key: (N, W, ...)}, as ``encode_clip`` of each, with one VAE call per
+    video kind for all N x W windows (the causal VAE loops over time, so one call per clip left a GPU idle)."""
     cfg = model.wm
-    if clip["rgb"].shape[0] == cfg.frames_per_chunk:      # already one window (RolloutWindowDataset)
+    if clips[0]["rgb"].shape[0] == cfg.frames_per_chunk:      # already one window (RolloutWindowDataset)
         idx = torch.arange(cfg.frames_per_chunk)[None]
     else:
         idx = torch.stack([window_indices(cfg, s) for s in range(num_training_windows(cfg))])   # (W, F)
-    v = {k: resize_video(clip[k][idx].to(model.device), cfg.height, cfg.width, "bilinear" if k == "rgb" else "nearest")
-         for k in KEYS}
+    n, w = len(clips), idx.shape[0]
+    v = {k: resize_video(torch.cat([c[k][idx] for c in clips]).to(model.device), cfg.height, cfg.width,
+                         "bilinear" if k == "rgb" else "nearest") for k in KEYS}     # (N*W, F, ...)
     c = cfg.context_frames
     lo, hi = model.normalisation_bounds(v["pointmap"][:, :c], v["valid"][:, :c], v["robot_pointmap"],
                                         v["robot_mask"])
@@ -79,21 +86,29 @@ def encode_clip(model: Kinema4DWorldModel, clip: dict) -> dict:
                     model.encode(pointmap_to_unit(v["pointmap"], v["valid"], lo, hi), XYZ)], dim=-1)
     robot = model.encode(pointmap_to_unit(v["robot_pointmap"], v["robot_mask"], lo, hi), XYZ)
     out = {"x0": x0.float().cpu(), "robot_latents": robot.float().cpu(), "robot_mask": v["robot_mask"].bool().cpu()}
-    if "q_cmd" in clip and "finger_cmd" in clip:          # the action-conditioned baseline's input
-        out["actions"] = action_vectors(clip["q_cmd"][idx], clip["finger_cmd"][idx])
-    return out
+    if all("q_cmd" in c and "finger_cmd" in c for c in clips):       # the action-conditioned baseline's input
+        out["actions"] = torch.cat([action_vectors(c["q_cmd"][idx], c["finger_cmd"][idx]) for c in clips])
+    return {k: t.reshape(n, w, *t.shape[1:]) for k, t in out.items()}
 
 
-def build_latent_cache(model: Kinema4DWorldModel, dataset, path: str | Path, progress: bool = True) -> Path:
-    """Encode every window of every clip of ``dataset`` with the model's (frozen) VAE into ``path``."""
+def build_latent_cache(model: Kinema4DWorldModel, dataset, path: str | Path, progress: bool = True,
+                       clips_per_call: int = 1, num_workers: int = 0) -> Path:
+    """Encode every window of every clip of ``dataset`` with the model's (frozen) VAE into ``path``:
+    ``clips_per_call`` clips per VAE call, read by ``num_workers`` loader processes."""
     from tqdm import tqdm
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
-    parts = [encode_clip(model, dataset[i]) for i in tqdm(range(len(dataset)), desc="cache latents",
-                                                             unit="clip", disable=not progress)]
-    tensors = {k: torch.stack([p[k] for p in parts]).contiguous() for k in parts[0]}
+    # spawn: the workers get the dataset pickled (h5py handles reopened there), never forked open files
+    loader = DataLoader(dataset, batch_size=clips_per_call, num_workers=num_workers, collate_fn=list,
+                        multiprocessing_context="spawn" if num_workers > 0 else None)
+    parts = []
+    with tqdm(total=len(dataset), desc="cache latents", unit="clip", disable=not progress) as bar:
+        for clips in loader:
+            parts.append(encode_clips(model, clips))
+            bar.update(len(clips))
+    tensors = {k: torch.cat([p[k] for p in parts]).contiguous() for k in parts[0]}
     tensors["null_robot"] = model.null_robot_latents()[0].float().cpu().contiguous()
     meta = {"fingerprint": fingerprint(model, dataset), "preset": model.wm.preset,
             "num_clips": str(len(dataset)), "windows_per_clip": str(num_training_windows(model.wm))}
@@ -112,7 +127,7 @@ def cache_fingerprint(path: str | Path) -> str | None:
 
 
 def ensure_latent_cache(model: Kinema4DWorldModel, dataset, path: str | Path, build: bool = True,
-                        progress: bool = True) -> Path | None:
+                        progress: bool = True, **build_kwargs) -> Path | None:
     """``path`` when it holds a cache matching (model VAE, config, dataset); else builds it when
     ``build`` (returning the path) or returns None."""
     have = cache_fingerprint(path)
@@ -120,7 +135,7 @@ def ensure_latent_cache(model: Kinema4DWorldModel, dataset, path: str | Path, bu
         return None
     if have == fingerprint(model, dataset):
         return Path(path)
-    return build_latent_cache(model, dataset, path, progress) if build else None
+    return build_latent_cache(model, dataset, path, progress, **build_kwargs) if build else None
 
 
 class LatentCacheDataset(Dataset):

@@ -247,7 +247,9 @@ def make_loader(dataset, model, cfg: WorldModelConfig, train_cfg: TrainingConfig
         raise ValueError(f"latent_cache must be 'auto', 'on' or 'off', got {latent_cache!r}")
     cache = None
     if latent_cache != "off":
-        cache = ensure_latent_cache(model, dataset, out / CACHE_FILE, build=latent_cache == "on", progress=progress)
+        cache = ensure_latent_cache(model, dataset, out / CACHE_FILE, build=latent_cache == "on", progress=progress,
+                                    clips_per_call=train_cfg.latent_cache_clips_per_call,
+                                    num_workers=train_cfg.num_workers)
     g = torch.Generator().manual_seed(train_cfg.seed)
     if cache is not None:
         return DataLoader(LatentCacheDataset(cache), batch_size=train_cfg.batch_size, shuffle=True,
@@ -403,6 +405,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int, help="torch intra-op threads (1 on a busy 2-core CPU)")
     p.add_argument("--holdout-episodes", type=int, help="leave out the last N clips (e.g. the VAE eval ones)")
+    p.add_argument("--workers", type=int, help="data loader processes (raw windows, latent-cache build)")
     p.add_argument("--latent-cache", choices=["auto", "on", "off"], default="auto",
                    help="on: encode the data once with the frozen VAE into <out>/latent_cache.safetensors and "
                         "train from it; auto: use a matching cache when present; off: encode every step")
@@ -420,7 +423,8 @@ def run(args: argparse.Namespace) -> int:
     train_cfg = with_overrides(train_cfg, max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                                mixed_precision=args.mixed_precision, checkpoint_every=args.checkpoint_every,
                                eval_every=args.eval_every, seed=args.seed, num_threads=args.threads,
-                               holdout_episodes=args.holdout_episodes, windows=args.windows)
+                               holdout_episodes=args.holdout_episodes, windows=args.windows,
+                               num_workers=args.workers)
     path = train(model_cfg, train_cfg, args.data, args.out, pretrained=args.pretrained, vae=args.vae,
                  progress=not args.no_progress, latent_cache=args.latent_cache)
     print(f"wrote {path}")

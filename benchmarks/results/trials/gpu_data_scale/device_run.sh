@@ -33,7 +33,7 @@ stamp "data: $(ls $W/lift_train/*.hdf5 | wc -l) train shards, $(ls $W/lift_eval/
 # 2. the shipped VAE; the latent cache, built once and shared by the three methods
 [ -d $W/vae ] || $R export-vae --model assets/world_model/lift --out $W/vae
 COMMON="--preset default --data $W/lift_train --vae $W/vae --holdout-episodes $HOLDOUT --batch-size $BATCH --lr $LR --no-progress"
-[ -f $W/kinema4d/latent_cache.safetensors ] || $R train $COMMON --out $W/kinema4d --steps 0 --latent-cache on --threads 8 > $W/cache.log 2>&1 || { tail -30 $W/cache.log; exit 1; }
+[ -f $W/kinema4d/latent_cache.safetensors ] || $R train $COMMON --out $W/kinema4d --steps 0 --latent-cache on --threads 8 --workers 8 > $W/cache.log 2>&1 || { tail -30 $W/cache.log; exit 1; }
 stamp "cache: $(du -h $W/kinema4d/latent_cache.safetensors | cut -f1)"
 # 3. the three DiTs at once (a 1.3M-parameter DiT leaves the GPU mostly idle)
 for v in $VARIANTS; do
