@@ -329,12 +329,13 @@ def main(argv=None) -> int:
     p.add_argument("--refine-robot", choices=["on", "off"], default=None,
                    help="redraw the robot with the checkpoint's robot refiner (default: on when it has one)")
     p.add_argument("--no-extras", action="store_true", help="skip VAE / speed / train-step figures")
+    p.add_argument("--device", default="cpu", help="where the models run (cpu, cuda); metrics stay on the CPU")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     methods = dict(m.split("=", 1) for m in (args.method or ["kinema4d=assets/world_model/lift"]))
     ours = next(iter(methods))
-    models = {n: load_model(path) for n, path in methods.items()}
+    models = {n: load_model(path).to(args.device) for n, path in methods.items()}
     residual = None if args.residual_decoding is None else args.residual_decoding == "on"
     radius = parse_radius(args.contact_radius_m)
     robot_points = None if args.robot_points is None else args.robot_points == "kinematic"
@@ -362,7 +363,7 @@ def main(argv=None) -> int:
     art = Path(args.artifacts)
     out = {"data": args.data, "episodes": [e["name"] for e in eps], "n_episodes": len(eps),
            "frames_generated_per_episode": T, "frames_per_chunk_generated": n_new, "chunks": args.chunks,
-           "methods": {n: methods.get(n, "no training") for n in results}, "ours": ours,
+           "methods": {n: methods.get(n, "no training") for n in results}, "ours": ours, "device": args.device,
            "sampling_steps": args.sampling_steps, "guidance_scale": args.guidance_scale,
            "residual_decoding": {n: m.wm.residual_decoding if residual is None else residual
                                  for n, m in models.items()},

@@ -56,7 +56,7 @@ for v in $VARIANTS; do tail -2 $W/ref_$v.log; done; stamp "refiners trained"
 # 5. held-out comparison, refiners on (the README's lift table protocol)
 M=""; for v in $VARIANTS; do M="$M --method $v=$W/$v/model"; done
 python3 -m benchmarks.world_model --out $OUT/wm.json --data $W/lift_eval $M --episodes $EVAL_EPISODES \
-  --threads 8 --no-extras --artifacts $W/artifacts > $W/bench.log 2>&1 || tail -30 $W/bench.log
+  --threads 8 --device $DEVICE --no-extras --artifacts $W/artifacts > $W/bench.log 2>&1 || tail -30 $W/bench.log
 stamp "benchmark done"
 tar czf $OUT/small.tar.gz -C $W --exclude='*/model/diffusion_pytorch_model.safetensors' --exclude='*latent_cache*' \
   --exclude='*/checkpoint*' $VARIANTS $(cd $W && ls *.log) artifacts
