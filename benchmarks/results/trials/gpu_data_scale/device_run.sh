@@ -9,6 +9,9 @@ SCENES=${SCENES:-100}; WORKERS=${WORKERS:-16}; GEN_TIMEOUT=${GEN_TIMEOUT:-270}
 STEPS=${STEPS:-5000}; BATCH=${BATCH:-32}; LR=${LR:-5e-4}; REF_STEPS=${REF_STEPS:-3000}
 EVAL_EPISODES=${EVAL_EPISODES:-16}; HOLDOUT=${HOLDOUT:-10}; THREADS=${THREADS:-4}; DEVICE=${DEVICE:-cuda}; W=${W:-/tmp/gds}; OUT=${OUT:-$W/out}
 VARIANTS=${VARIANTS:-"kinema4d rgb_only action"}
+# RES != 64 needs its own VAE: VAE_STEPS > 0 trains one from scratch on the new data (else the shipped one).
+# SET: more model-config overrides for the DiTs, e.g. SET="--set num_layers=6 --set attention_head_dim=64"
+RES=${RES:-64}; VAE_STEPS=${VAE_STEPS:-0}; VAE_BATCH=${VAE_BATCH:-8}; SET=${SET:-}
 mkdir -p $W $OUT
 if [ -z "${LOCAL:-}" ]; then
   for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
@@ -25,19 +28,28 @@ stamp start; nvidia-smi -L 2>/dev/null
 python3 -c "import gymnasium as gym, robo4d_env; e = gym.make('Robo4DSim-v0', task='lift'); e.reset(seed=0); print('sim ok')" || exit 1
 # 1. data: train seeds 0..SCENES-1 (the shipped model's 20 are 0..19), held-out eval seeds 10000..10003
 ls $W/lift_eval/*.hdf5 >/dev/null 2>&1 || { rm -rf $W/lift_eval; $R data generate --task lift --split eval --episodes 4 --workers 4 --episodes-per-shard 2 \
-  --out $W/lift_eval --no-randomize --run-to-horizon --max-steps 48 --quiet; } &
+  --out $W/lift_eval --no-randomize --run-to-horizon --max-steps 48 --resolution $RES --quiet; } &
 ls $W/lift_train/*.hdf5 >/dev/null 2>&1 || { rm -rf $W/lift_train; timeout $GEN_TIMEOUT $R data generate --task lift --episodes $SCENES \
-  --workers $((WORKERS - 4)) --episodes-per-shard 5 --out $W/lift_train --no-randomize --quiet; }; wait
+  --workers $((WORKERS - 4)) --episodes-per-shard 5 --out $W/lift_train --no-randomize --resolution $RES --quiet; }; wait
 ls $W/lift_train/*.hdf5 $W/lift_eval/*.hdf5 >/dev/null || exit 1
 stamp "data: $(ls $W/lift_train/*.hdf5 | wc -l) train shards, $(ls $W/lift_eval/*.hdf5 | wc -l) eval shards"
-# 2. the shipped VAE; the latent cache, built once and shared by the three methods
-[ -d $W/vae ] || $R export-vae --model assets/world_model/lift --out $W/vae
-COMMON="--preset default --data $W/lift_train --vae $W/vae --holdout-episodes $HOLDOUT --batch-size $BATCH --lr $LR --no-progress"
-[ -f $W/kinema4d/latent_cache.safetensors ] || $R train $COMMON --out $W/kinema4d --steps 0 --latent-cache on --threads 8 --workers 8 > $W/cache.log 2>&1 || { tail -30 $W/cache.log; exit 1; }
-stamp "cache: $(du -h $W/kinema4d/latent_cache.safetensors | cut -f1)"
+# 2. the VAE (the shipped one, or trained here); the latent cache, built once and shared by the three methods
+RESSET="--set height=$RES --set width=$RES"
+if [ "$VAE_STEPS" -gt 0 ]; then
+  VAE=$W/vaerun/vae
+  [ -d $VAE ] || $R train-vae --preset default --data $W/lift_train --out $W/vaerun --steps $VAE_STEPS \
+    --batch-size $VAE_BATCH --clip-frames 17 --eval-episodes $HOLDOUT --threads 8 $RESSET --no-progress > $W/vae.log 2>&1 \
+    || { tail -30 $W/vae.log; exit 1; }
+  mkdir -p $OUT/vae && cp $VAE/* $OUT/vae/; stamp "VAE trained: $(head -c 300 $W/vaerun/vae_eval.json 2>/dev/null)"
+else
+  VAE=$W/vae; [ -d $VAE ] || $R export-vae --model assets/world_model/lift --out $VAE
+fi
+COMMON="--preset default --data $W/lift_train --vae $VAE --holdout-episodes $HOLDOUT --batch-size $BATCH --lr $LR $RESSET $SET --no-progress"
+[ -f $W/cache/latent_cache.safetensors ] || $R train $COMMON --out $W/cache --steps 0 --latent-cache on --threads 8 --workers 8 > $W/cache.log 2>&1 || { tail -30 $W/cache.log; exit 1; }
+stamp "cache: $(du -h $W/cache/latent_cache.safetensors | cut -f1)"
 # 3. the three DiTs at once (a 1.3M-parameter DiT leaves the GPU mostly idle)
 for v in $VARIANTS; do
-  [ -d $W/$v/model ] && continue; mkdir -p $W/$v; [ $v = kinema4d ] || cp $W/kinema4d/latent_cache.safetensors $W/$v/
+  [ -d $W/$v/model ] && continue; mkdir -p $W/$v; cp $W/cache/latent_cache.safetensors $W/$v/
   $R train $COMMON --variant $v --out $W/$v --steps $STEPS --latent-cache auto --threads $THREADS \
     --eval-every 0 --checkpoint-every 1000 > $W/$v.log 2>&1 &
 done; wait
