@@ -71,6 +71,10 @@ def encode_clips(model: Kinema4DWorldModel, clips: list[dict]) -> dict:
     """N clips of the same length -> {key: (N, W, ...)}, as ``encode_clip`` of each, with one VAE call per
     video kind for all N x W windows (the causal VAE loops over time, so one call per clip left a GPU idle)."""
     cfg = model.wm
+    lengths = {c["rgb"].shape[0] for c in clips}
+    if len(lengths) > 1:
+        raise ValueError(f"clips of one VAE call must have the same length, got {sorted(lengths)} frames; "
+                         f"build the latent cache with clips_per_call=1 for a dataset of mixed lengths")
     if clips[0]["rgb"].shape[0] == cfg.frames_per_chunk:      # already one window (RolloutWindowDataset)
         idx = torch.arange(cfg.frames_per_chunk)[None]
     else:
