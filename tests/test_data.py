@@ -93,6 +93,18 @@ def test_loader_windows_and_stats(tiny):
     assert batch["rgb"].shape == (2, 5, 32, 32, 3)
 
 
+def test_frames_in_any_order_with_repeats(tiny):
+    """Rollout windows read scattered frames (frame 0, then a run, repeats past the end): the same rows as
+    reading frame by frame."""
+    ds = Robo4DDataset(tiny, context_frames=1, future_frames=0, clip_frames=1)
+    idx = np.array([0, 3, 2, 3, 4, 4, 1])
+    got = ds.frames(1, idx)
+    for j, i in enumerate(idx):
+        one = ds.frames(1, np.array([i]))
+        for k in ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask", "q_cmd"):
+            torch.testing.assert_close(got[k][j], one[k][0])
+
+
 def test_clip_indices():
     idx = clip_indices(120, 17)
     assert len(idx) == 17 and idx[0] == 0 and idx[-1] == 119 and np.all(np.diff(idx) > 0)

@@ -192,9 +192,14 @@ class Robo4DDataset(Dataset):
 
 
 def _take(ds: h5py.Dataset, idx: np.ndarray) -> np.ndarray:
-    """Rows ``idx`` (any order, repeats allowed) of an h5py dataset (which needs increasing, unique)."""
+    """Rows ``idx`` (any order, repeats allowed) of an h5py dataset, read as one slice per run of
+    consecutive rows: h5py's list indexing (a point selection) took 50 ms for a 17-frame rollout window of
+    five arrays, the slices 5.6 ms (stop 21)."""
     u, inv = np.unique(idx, return_inverse=True)
-    return ds[u][inv]
+    if u.size == 0:
+        return ds[0:0]
+    runs = np.split(u, np.flatnonzero(np.diff(u) != 1) + 1)
+    return np.concatenate([ds[r[0]:r[-1] + 1] for r in runs])[inv]
 
 
 class _Acc:
