@@ -194,14 +194,14 @@ def sample_ms_per_frame(model, eps: list[dict], batch: int) -> float:
 def train_step_s(model, eps: list[dict]) -> float:
     """Seconds per optimiser step (forward, backward, AdamW) on cached latents, batch TRAIN_STEP_BATCH."""
     import copy
-    from robo4d_env.world_model.latent_cache import encode_clip
+    from robo4d_env.world_model.latent_cache import encode_clips
     from robo4d_env.world_model.windows import rollout_window_indices
     n = model.wm.frames_per_chunk
     n_new = n - model.wm.context_frames
-    wins = [encode_clip(model, {k: ep[k][rollout_window_indices(model.wm, min(1 + n_new * i, len(ep["rgb"]) - 1), len(ep["rgb"]))]
-                                for k in ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask", "q_cmd", "finger_cmd")})
+    wins = [{k: ep[k][rollout_window_indices(model.wm, min(1 + n_new * i, len(ep["rgb"]) - 1), len(ep["rgb"]))]
+             for k in ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask", "q_cmd", "finger_cmd")}
             for i, ep in enumerate((eps * TRAIN_STEP_BATCH)[:TRAIN_STEP_BATCH])]
-    batch = {k: torch.cat([w[k] for w in wins]) for k in wins[0]}
+    batch = {k: v.flatten(0, 1) for k, v in encode_clips(model, wins).items()}    # (B, 1, ...) -> (B, ...)
     batch["null_robot"] = model.null_robot_latents(n).expand(TRAIN_STEP_BATCH, -1, -1, -1, -1)
     m = copy.deepcopy(model).train()
     opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-5)
