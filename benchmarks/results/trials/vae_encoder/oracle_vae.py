@@ -1,0 +1,84 @@
+"""Oracle-DiT lift detection through a given VAE: can *any* DiT show a lift the detector reads?
+
+    PYTHONPATH=. python benchmarks/results/trials/vae_encoder/oracle_vae.py --vae out/s22/vae_encdyn/vae --episodes 40
+
+Each chunk's "sample" is the VAE encoding of the true future (``../vae_ceiling/oracle_dit.py``), decoded by
+the same VAE, inside the normal rollout (contact region, kinematic robot points, ray snapping; robot refiner
+off, since it was trained for the shipped decoder). The VAE replaces the shipped model's one in memory only;
+the oracle never calls the DiT, so latent statistics cancel. Prints lifts found / false fires per
+``lift_mass_frac`` and writes them as JSON.
+"""
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKLWan
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vae_ceiling"))
+from oracle_dit import oracle_sampler  # noqa: E402
+
+from benchmarks.world_model import load_episodes, load_model, rollout_batch  # noqa: E402
+from robo4d_env.kinematics import RobotModel  # noqa: E402
+from robo4d_env.success import SuccessTracker, detector_config  # noqa: E402
+
+T = 48
+
+
+def frames(ep, tcp, roll=None):
+    """Per-frame detector inputs (world frame), true frame 0 then the rollout's frames if given."""
+    out = []
+    for t in range(T + 1):
+        gen = roll is not None and t > 0
+        out.append({"rgb": roll["rgb"][t - 1] if gen else ep["rgb"][t].numpy(),
+                    "pointmap": roll["pointmap"][t - 1] if gen else ep["pointmap"][t].numpy(),
+                    "T_world_cam": np.eye(4), "valid": np.ones(ep["valid"].shape[1:], bool) if gen else ep["valid"][t].numpy(),
+                    "robot_mask": ep["robot_mask"][t].numpy() > 0.5, "finger_m": float(ep["finger_cmd"][t]),
+                    "tcp_world": tcp[t]})
+    return out
+
+
+def detect(fs, frac):
+    tr = SuccessTracker("lift", replace(detector_config("lift"), lift_mass_frac=frac))
+    tr.reset(reference=fs[0])
+    return any([tr.update(f) for f in fs[1:]])
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--vae", default=None, help="VAE directory (default: the shipped model's own)")
+    p.add_argument("--checkpoint", default="assets/world_model/lift")
+    p.add_argument("--data", default="data/lift_eval")
+    p.add_argument("--episodes", type=int, default=40)
+    p.add_argument("--out", default=None)
+    a = p.parse_args()
+    torch.set_num_threads(2)
+    model, eps = load_model(a.checkpoint), load_episodes([a.data], T + 1, a.episodes)
+    if a.vae:
+        model.vae.load_state_dict(AutoencoderKLWan.from_pretrained(a.vae, local_files_only=True).state_dict())
+    robot, rows = RobotModel(), []
+    for ep in tqdm(eps, desc="oracle rollouts"):
+        model.sample = oracle_sampler(model, ep)
+        roll = rollout_batch(model, [ep], T, 0, refine_robot=False)[0]
+        T_wb = ep["T_world_base"].numpy()
+        tcp = robot.fk(ep["q_cmd"][:T + 1].float())[:, :3, 3].numpy() @ T_wb[:3, :3].T + T_wb[:3, 3]
+        gt, orc = frames(ep, tcp), frames(ep, tcp, roll)
+        rows.append({"name": ep["name"], "success": bool(ep["success"]),
+                     **{f"{src}_{f}": detect(fs, f) for src, fs in (("gt", gt), ("oracle", orc)) for f in (0.1, 0.2, 0.3)}})
+    summary = {}
+    for src in ("gt", "oracle"):
+        for f in (0.1, 0.2, 0.3):
+            pos = [r[f"{src}_{f}"] for r in rows if r["success"]]
+            neg = [r[f"{src}_{f}"] for r in rows if not r["success"]]
+            summary[f"{src}_{f}"] = {"lifts_found": int(sum(pos)), "lifts": len(pos), "false_fires": int(sum(neg)), "failures": len(neg)}
+            print(f"{src} lift_mass_frac {f}: lifts found {sum(pos)}/{len(pos)}, false fires {sum(neg)}/{len(neg)}")
+    if a.out:
+        Path(a.out).write_text(json.dumps({"vae": a.vae or a.checkpoint, "summary": summary, "episodes": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
