@@ -461,6 +461,26 @@ def test_last_context_condition_copies_context_forward(batch):
         get_preset("tiny", future_condition="last_context", predict_pointmap=False)
 
 
+def test_unshuffled_mask_keeps_sub_cell_position(batch):
+    """mask_packing='unshuffle': each pixel is its own channel (its per-frame mean is the area packing),
+    so a robot mask moved inside one latent cell changes the input; the model builds and trains on it."""
+    m = torch.zeros(1, 9, 16, 16)
+    m[:, :, 1, 1] = 1.0
+    shifted = torch.roll(m, 2, dims=-1)                         # same 8 px cell, 2 px to the right
+    area, unsh = pack_mask(m, 8, 4), pack_mask(m, 8, 4, unshuffle=True)
+    assert torch.equal(pack_mask(m, 8, 4), pack_mask(shifted, 8, 4))
+    assert not torch.equal(unsh, pack_mask(shifted, 8, 4, unshuffle=True))
+    assert unsh.shape == (1, 4 * 64, 3, 2, 2)
+    torch.testing.assert_close(unsh.reshape(1, 4, 64, 3, 2, 2).mean(2), area)
+    cfg, _ = get_preset("tiny", mask_packing="unshuffle")
+    torch.manual_seed(0)
+    model = Kinema4DWorldModel.from_world_model_config(cfg)
+    assert cfg.mask_channels == cfg.vae_temporal_factor * cfg.vae_spatial_factor ** 2
+    assert torch.isfinite(model.training_loss(batch, torch.Generator().manual_seed(0)))
+    with pytest.raises(ValueError, match="mask_packing"):
+        get_preset("tiny", mask_packing="nearest")
+
+
 @pytest.mark.parametrize("predict_pointmap", [True, False])
 def test_residual_decoding_keeps_what_did_not_change(batch, predict_pointmap):
     """residual_decoding: a sampler that says "nothing moved" (returns the frozen chunk's own latents)

@@ -84,6 +84,10 @@ class WorldModelConfig:
     # [I_0 zero-padded | M_robot]; "last_context", the last context latent frame repeated (a copy-forward
     # prior: the DiT then only has to change what the robot changes).
     future_condition: str = "zeros"
+    # How the pixel robot mask reaches the latent grid: "area", Wan I2V's average pool (one channel per
+    # frame); "unshuffle", space-to-depth (s*s channels per frame), which keeps where inside a latent cell
+    # the fingers are (at 64 px one 8x cell is 2 cm of table, about a grasp offset).
+    mask_packing: str = "area"
     action_dim: int = 8                      # joint_pos action: 7 commanded joints (rad) + finger opening (m)
     # ---- pointmap -> [-1, 1] image
     pointmap_norm: str = "workspace"         # "workspace": fixed metric box; "minmax": per sequence (B.1)
@@ -156,6 +160,8 @@ class WorldModelConfig:
                              f"(VAE {self.vae_spatial_factor}x times patch {self.patch_size[1]})")
         if self.robot_condition not in ("pointmap", "action"):
             raise ValueError(f"robot_condition must be 'pointmap' or 'action', got {self.robot_condition!r}")
+        if self.mask_packing not in ("area", "unshuffle"):
+            raise ValueError(f"mask_packing must be 'area' or 'unshuffle', got {self.mask_packing!r}")
         if self.future_condition not in ("zeros", "last_context"):
             raise ValueError(f"future_condition must be 'zeros' or 'last_context', got {self.future_condition!r}")
         if self.future_condition == "last_context" and not self.predict_pointmap:
@@ -178,7 +184,8 @@ class WorldModelConfig:
 
     @property
     def mask_channels(self) -> int:
-        return self.vae_temporal_factor     # Wan I2V packs 4 frames' masks per latent frame
+        per_frame = self.vae_spatial_factor ** 2 if self.mask_packing == "unshuffle" else 1
+        return self.vae_temporal_factor * per_frame     # Wan I2V packs 4 frames' masks per latent frame
 
     @property
     def dit_in_channels(self) -> int:

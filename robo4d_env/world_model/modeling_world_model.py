@@ -164,15 +164,19 @@ def unit_to_pointmap(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tor
     return u * (hi - lo)[:, None, None, None] + lo[:, None, None, None]
 
 
-def pack_mask(mask: torch.Tensor, spatial: int, temporal: int) -> torch.Tensor:
-    """Pixel mask (B, T, H, W) float, T = 1 + temporal·k -> (B, temporal, 1 + k, H/spatial, W/spatial).
+def pack_mask(mask: torch.Tensor, spatial: int, temporal: int, unshuffle: bool = False) -> torch.Tensor:
+    """Pixel mask (B, T, H, W) float, T = 1 + temporal·k -> (B, temporal·c, 1 + k, H/spatial, W/spatial),
+    c = 1 (area pooling) or spatial² (``unshuffle``: space-to-depth, every pixel kept as a channel).
 
     Area pooling keeps soft values as occupancy fractions. The first frame is repeated ``temporal``
     times so every latent frame gets ``temporal`` channels, exactly Wan I2V's mask packing."""
     B, T, H, W = mask.shape
-    m = F.avg_pool2d(mask.reshape(B * T, 1, H, W), spatial).reshape(B, T, H // spatial, W // spatial)
-    m = torch.cat([m[:, :1].repeat(1, temporal, 1, 1), m[:, 1:]], dim=1)
-    return m.reshape(B, -1, temporal, *m.shape[-2:]).transpose(1, 2)
+    x = mask.reshape(B * T, 1, H, W)
+    m = F.pixel_unshuffle(x, spatial) if unshuffle else F.avg_pool2d(x, spatial)
+    c, h, w = m.shape[1:]
+    m = m.reshape(B, T, c, h, w)
+    m = torch.cat([m[:, :1].repeat(1, temporal, 1, 1, 1), m[:, 1:]], dim=1)
+    return m.reshape(B, -1, temporal * c, h, w).transpose(1, 2)
 
 
 def resize_video(x: torch.Tensor, height: int, width: int, mode: str) -> torch.Tensor:
@@ -404,7 +408,8 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
             mask_px[:, self.wm.context_frames:] = 0.0     # it is never told where the robot's pixels are
         else:
             cond[:, :, n_ctx:, :, (n - 1) * w:] = robot[:, :, n_ctx:]   # [I_0 zero-padded | M_robot] (§3.2)
-        mask = pack_mask(mask_px, self.wm.vae_spatial_factor, self.wm.vae_temporal_factor)
+        mask = pack_mask(mask_px, self.wm.vae_spatial_factor, self.wm.vae_temporal_factor,
+                         unshuffle=self.wm.mask_packing == "unshuffle")
         return ChunkInputs(cond, mask.repeat(1, 1, 1, 1, n).to(cond.dtype), robot, actions)
 
     @torch.no_grad()

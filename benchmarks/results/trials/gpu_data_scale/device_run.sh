@@ -11,7 +11,10 @@ EVAL_EPISODES=${EVAL_EPISODES:-16}; HOLDOUT=${HOLDOUT:-10}; THREADS=${THREADS:-4
 VARIANTS=${VARIANTS:-"kinema4d rgb_only action"}
 # RES != 64 needs its own VAE: VAE_STEPS > 0 trains one from scratch on the new data (else the shipped one).
 # SET: more model-config overrides for the DiTs, e.g. SET="--set num_layers=6 --set attention_head_dim=64"
-RES=${RES:-64}; VAE_STEPS=${VAE_STEPS:-0}; VAE_BATCH=${VAE_BATCH:-8}; SET=${SET:-}
+# VAE_DIR: a VAE directory that travels with the call (e.g. stop 22's encoder fine-tune, ../vae_encoder),
+# used as is at RES 64, or as the start of the VAE_STEPS run (VAE_ARGS: more train-vae flags, e.g.
+# "--object-loss-weight 10 --dynamic-loss-weight 10").
+RES=${RES:-64}; VAE_STEPS=${VAE_STEPS:-0}; VAE_BATCH=${VAE_BATCH:-8}; SET=${SET:-}; VAE_DIR=${VAE_DIR:-}; VAE_ARGS=${VAE_ARGS:-}
 mkdir -p $W $OUT
 if [ -z "${LOCAL:-}" ]; then
   for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
@@ -38,9 +41,12 @@ RESSET="--set height=$RES --set width=$RES"
 if [ "$VAE_STEPS" -gt 0 ]; then
   VAE=$W/vaerun/vae
   [ -d $VAE ] || $R train-vae --preset default --data $W/lift_train --out $W/vaerun --steps $VAE_STEPS \
-    --batch-size $VAE_BATCH --clip-frames 17 --eval-episodes $HOLDOUT --threads 8 $RESSET --no-progress > $W/vae.log 2>&1 \
+    --batch-size $VAE_BATCH --clip-frames 17 --eval-episodes $HOLDOUT --threads 8 $RESSET $VAE_ARGS \
+    ${VAE_DIR:+--init-vae $VAE_DIR} --no-progress > $W/vae.log 2>&1 \
     || { tail -30 $W/vae.log; exit 1; }
   mkdir -p $OUT/vae && cp $VAE/* $OUT/vae/; stamp "VAE trained: $(head -c 300 $W/vaerun/vae_eval.json 2>/dev/null)"
+elif [ -n "$VAE_DIR" ]; then
+  VAE=$VAE_DIR
 else
   VAE=$W/vae; [ -d $VAE ] || $R export-vae --model assets/world_model/lift --out $VAE
 fi

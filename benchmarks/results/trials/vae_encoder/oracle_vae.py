@@ -1,6 +1,7 @@
 """Oracle-DiT lift detection through a given VAE: can *any* DiT show a lift the detector reads?
 
     PYTHONPATH=. python benchmarks/results/trials/vae_encoder/oracle_vae.py --vae out/s22/vae_encdyn/vae --episodes 40
+    PYTHONPATH=. python benchmarks/results/trials/vae_encoder/oracle_vae.py --checkpoint <model> --dit   # the model's own rollouts
 
 Each chunk's "sample" is the VAE encoding of the true future (``../vae_ceiling/oracle_dit.py``), decoded by
 the same VAE, inside the normal rollout (contact region, kinematic robot points, ray snapping; robot refiner
@@ -55,29 +56,33 @@ def main():
     p.add_argument("--data", default="data/lift_eval")
     p.add_argument("--episodes", type=int, default=40)
     p.add_argument("--out", default=None)
+    p.add_argument("--dit", action="store_true", help="the checkpoint's own DiT rollouts (seed 0) instead of the oracle")
+    p.add_argument("--contact-radius-m", type=float, default=None, help="override; < 0 turns the contact region off")
     a = p.parse_args()
     torch.set_num_threads(2)
     model, eps = load_model(a.checkpoint), load_episodes([a.data], T + 1, a.episodes)
     if a.vae:
         model.vae.load_state_dict(AutoencoderKLWan.from_pretrained(a.vae, local_files_only=True).state_dict())
-    robot, rows = RobotModel(), []
+    robot, rows, name = RobotModel(), [], "dit" if a.dit else "oracle"
     for ep in tqdm(eps, desc="oracle rollouts"):
-        model.sample = oracle_sampler(model, ep)
-        roll = rollout_batch(model, [ep], T, 0, refine_robot=False)[0]
+        if not a.dit:
+            model.sample = oracle_sampler(model, ep)
+        roll = rollout_batch(model, [ep], T, 0, refine_robot=False, contact_radius_m=a.contact_radius_m)[0]
         T_wb = ep["T_world_base"].numpy()
         tcp = robot.fk(ep["q_cmd"][:T + 1].float())[:, :3, 3].numpy() @ T_wb[:3, :3].T + T_wb[:3, 3]
-        gt, orc = frames(ep, tcp), frames(ep, tcp, roll)
+        gt, gen = frames(ep, tcp), frames(ep, tcp, roll)
         rows.append({"name": ep["name"], "success": bool(ep["success"]),
-                     **{f"{src}_{f}": detect(fs, f) for src, fs in (("gt", gt), ("oracle", orc)) for f in (0.1, 0.2, 0.3)}})
+                     **{f"{src}_{f}": detect(fs, f) for src, fs in (("gt", gt), (name, gen)) for f in (0.1, 0.2, 0.3)}})
     summary = {}
-    for src in ("gt", "oracle"):
+    for src in ("gt", name):
         for f in (0.1, 0.2, 0.3):
             pos = [r[f"{src}_{f}"] for r in rows if r["success"]]
             neg = [r[f"{src}_{f}"] for r in rows if not r["success"]]
             summary[f"{src}_{f}"] = {"lifts_found": int(sum(pos)), "lifts": len(pos), "false_fires": int(sum(neg)), "failures": len(neg)}
             print(f"{src} lift_mass_frac {f}: lifts found {sum(pos)}/{len(pos)}, false fires {sum(neg)}/{len(neg)}")
     if a.out:
-        Path(a.out).write_text(json.dumps({"vae": a.vae or a.checkpoint, "summary": summary, "episodes": rows}, indent=1))
+        Path(a.out).write_text(json.dumps({"vae": a.vae or a.checkpoint, "source": name, "summary": summary,
+                                           "episodes": rows}, indent=1))
 
 
 if __name__ == "__main__":
