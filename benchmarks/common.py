@@ -22,6 +22,26 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def detector_overrides(task: str, items: list[str] | None):
+    """``FIELD=VALUE`` strings (VALUE as JSON) -> the task's ``DetectorConfig`` with those fields changed, or
+    None when there are none (the env then uses the task's own)."""
+    import dataclasses
+
+    from robo4d_env.success import detector_config
+    if not items:
+        return None
+    fields, out = {f.name for f in dataclasses.fields(detector_config(task))}, {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in fields:
+            raise SystemExit(f"--detector {item!r}: expected FIELD=VALUE with FIELD one of {sorted(fields)}")
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"--detector {item!r}: VALUE must be JSON (a number, true/false, a list): {e}") from e
+    return detector_config(task, **out)
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 

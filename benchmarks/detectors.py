@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks.common import parser, write_results
+from benchmarks.common import detector_overrides, parser, write_results
 from robo4d_env.data.dataset import expand_paths
 from robo4d_env.data.storage import camera_key, episode_names, open_h5
 from robo4d_env.kinematics import RobotModel
@@ -64,8 +64,10 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--data", nargs="+", required=True, help="shard files or directories")
     p.add_argument("--task", default="lift")
+    p.add_argument("--detector", nargs="*", metavar="FIELD=VALUE", help="override DetectorConfig fields, e.g. lift_mass_frac=0.3")
     a = p.parse_args()
-    res = evaluate(a.data, a.task)
+    res = evaluate(a.data, a.task, detector_overrides(a.task, a.detector))
+    res["detector_overrides"] = a.detector or []
     write_results(a.out, res)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks.common import parser, peak_rss_mb, write_results
+from benchmarks.common import detector_overrides, parser, peak_rss_mb, write_results
 from policies.scripted import SETUPS, ScriptedPolicy
 from robo4d_env.data.generate import split_seeds
 from robo4d_env.metrics import bootstrap_ci, mean_abs_diff, mmrv, pearson
@@ -142,6 +142,8 @@ def main() -> None:
                    help="the checkpoint's robot refiner (default: on when it has one)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (default: torch's; use 1 when another job shares the cores)")
+    p.add_argument("--detector", nargs="*", metavar="FIELD=VALUE",
+                   help="override the generated world's DetectorConfig fields, e.g. lift_mass_frac=0.3")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -150,7 +152,8 @@ def main() -> None:
     real_env = make_real_env(a.task, a.resolution, a.horizon)
     gen_env = gym.make("Kinema4D-v0", task=a.task, action_mode="ee_abs", resolution=a.resolution,
                        checkpoint=a.checkpoint, horizon=a.horizon, num_inference_steps=a.sampling_steps,
-                       action_chunk=_chunk(a), refine_robot=None if a.refine_robot is None else a.refine_robot == "on")
+                       action_chunk=_chunk(a), refine_robot=None if a.refine_robot is None else a.refine_robot == "on",
+                       detector=detector_overrides(a.task, a.detector))
     chunk = gen_env.unwrapped.action_cfg.chunk
     setups = SETUPS[a.task][:a.setups]
     seeds = split_seeds("eval", a.episodes)
@@ -176,6 +179,7 @@ def main() -> None:
     res = {"task": a.task, "episodes": a.episodes, "seeds": [seeds.start, seeds.stop],
            "checkpoint": a.checkpoint or "assets/world_model/" + a.task,
            "robot_refiner": gen_env.unwrapped.model.robot_refiner is not None and a.refine_robot != "off",
+           "detector_overrides": a.detector or [],
            **{m: summarize(real, gen[m]) for m in MODES}, "replay_reused": reused, "peak_rss_mb": peak_rss_mb()}
     write_report(res, out)
     write_results(out, res)

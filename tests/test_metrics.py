@@ -35,3 +35,16 @@ def test_results_json_is_strict_json_with_undefined_metrics_as_null(tmp_path):
         raise ValueError(name)
     res = json.loads(path.read_text(), parse_constant=reject)
     assert res["pearson"] is None and res["ci"] == [0.25, None]
+
+
+def test_detector_overrides_change_named_fields_and_reject_unknown_ones():
+    from benchmarks.common import detector_overrides
+    from robo4d_env.success import detector_config
+    assert detector_overrides("lift", None) is None
+    cfg = detector_overrides("lift", ["lift_mass_frac=0.35"])
+    assert cfg.lift_mass_frac == 0.35
+    assert cfg.min_consecutive_frames == detector_config("lift").min_consecutive_frames
+    with pytest.raises(SystemExit, match="lift_mass_frac"):      # the message lists the valid fields
+        detector_overrides("lift", ["lift_mass=0.3"])
+    with pytest.raises(SystemExit, match="JSON"):
+        detector_overrides("lift", ["lift_mass_frac=abc"])

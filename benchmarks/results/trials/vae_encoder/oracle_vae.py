@@ -25,7 +25,7 @@ from oracle_dit import oracle_sampler  # noqa: E402
 
 from benchmarks.world_model import load_episodes, load_model, rollout_batch  # noqa: E402
 from robo4d_env.kinematics import RobotModel  # noqa: E402
-from robo4d_env.success import SuccessTracker, detector_config  # noqa: E402
+from robo4d_env.success import SuccessTracker, _mass_left, _resting_cube, detector_config  # noqa: E402
 
 T = 48
 
@@ -49,6 +49,23 @@ def detect(fs, frac):
     return any([tr.update(f) for f in fs[1:]])
 
 
+def min_mass_left(fs) -> float:
+    """Smallest cube-coloured mass left at the resting spot (fraction of frame 0's) over the frames where the
+    closed gripper is up, i.e. where the detector may fire; 1.0 when there is none. Graded: it shows
+    whether a rollout moves the cube at all, when no frame crosses the threshold."""
+    cfg = detector_config("lift")
+    window, table_c, cube_c = _resting_cube(fs[0], cfg)
+    left = [_mass_left(f, fs[0], window, table_c, cube_c, cfg) for f in fs[1:]
+            if f["tcp_world"][2] - cfg.table_z_m > cfg.lift_tcp_min_m and f["finger_m"] < cfg.released_finger_m]
+    left = [x for x in left if x is not None]
+    return float(min(left)) if left else 1.0
+
+
+def auc(pos: list, neg: list) -> float:
+    """P(a lifted episode has less mass left than a failed one), ties count half."""
+    return float(np.mean([(p < n) + 0.5 * (p == n) for p in pos for n in neg]))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--vae", default=None, help="VAE directory (default: the shipped model's own)")
@@ -57,6 +74,7 @@ def main():
     p.add_argument("--episodes", type=int, default=40)
     p.add_argument("--out", default=None)
     p.add_argument("--dit", action="store_true", help="the checkpoint's own DiT rollouts (seed 0) instead of the oracle")
+    p.add_argument("--fracs", type=float, nargs="+", default=[0.1, 0.2, 0.3], help="lift_mass_frac values to score")
     p.add_argument("--contact-radius-m", type=float, default=None, help="override; < 0 turns the contact region off")
     a = p.parse_args()
     torch.set_num_threads(2)
@@ -72,14 +90,22 @@ def main():
         tcp = robot.fk(ep["q_cmd"][:T + 1].float())[:, :3, 3].numpy() @ T_wb[:3, :3].T + T_wb[:3, 3]
         gt, gen = frames(ep, tcp), frames(ep, tcp, roll)
         rows.append({"name": ep["name"], "success": bool(ep["success"]),
-                     **{f"{src}_{f}": detect(fs, f) for src, fs in (("gt", gt), (name, gen)) for f in (0.1, 0.2, 0.3)}})
+                     **{f"{src}_{f}": detect(fs, f) for src, fs in (("gt", gt), (name, gen)) for f in a.fracs},
+                     "gt_min_mass_left": min_mass_left(gt), f"{name}_min_mass_left": min_mass_left(gen)})
     summary = {}
     for src in ("gt", name):
-        for f in (0.1, 0.2, 0.3):
+        for f in a.fracs:
             pos = [r[f"{src}_{f}"] for r in rows if r["success"]]
             neg = [r[f"{src}_{f}"] for r in rows if not r["success"]]
             summary[f"{src}_{f}"] = {"lifts_found": int(sum(pos)), "lifts": len(pos), "false_fires": int(sum(neg)), "failures": len(neg)}
             print(f"{src} lift_mass_frac {f}: lifts found {sum(pos)}/{len(pos)}, false fires {sum(neg)}/{len(neg)}")
+    for src in ("gt", name):
+        pos = [r[f"{src}_min_mass_left"] for r in rows if r["success"]]
+        neg = [r[f"{src}_min_mass_left"] for r in rows if not r["success"]]
+        summary[f"{src}_min_mass_left"] = {"lifted_median": float(np.median(pos)), "failed_median": float(np.median(neg)),
+                                           "auc": auc(pos, neg)}
+        print(f"{src} min mass left: lifted median {np.median(pos):.2f}, failed median {np.median(neg):.2f}, "
+              f"AUC {auc(pos, neg):.2f}")
     if a.out:
         Path(a.out).write_text(json.dumps({"vae": a.vae or a.checkpoint, "source": name, "summary": summary,
                                            "episodes": rows}, indent=1))
