@@ -86,7 +86,7 @@ class WorldModelConfig:
     future_condition: str = "zeros"
     # How the pixel robot mask reaches the latent grid: "area", Wan I2V's average pool (one channel per
     # frame); "unshuffle", space-to-depth (s*s channels per frame), which keeps where inside a latent cell
-    # the fingers are (at 64 px one 8x cell is 2 cm of table, about a grasp offset).
+    # the fingers are (at 64 px a pixel is about 1 cm of table, a latent cell 8 cm: twice the cube).
     mask_packing: str = "area"
     action_dim: int = 8                      # joint_pos action: 7 commanded joints (rad) + finger opening (m)
     # ---- pointmap -> [-1, 1] image
