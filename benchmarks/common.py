@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import resource
@@ -25,12 +26,11 @@ def parser(description: str) -> argparse.ArgumentParser:
 def detector_overrides(task: str, items: list[str] | None):
     """``FIELD=VALUE`` strings (VALUE as JSON) -> the task's ``DetectorConfig`` with those fields changed, or
     None when there are none (the env then uses the task's own)."""
-    import dataclasses
-
     from robo4d_env.success import detector_config
     if not items:
         return None
-    fields, out = {f.name for f in dataclasses.fields(detector_config(task))}, {}
+    default, out = detector_config(task), {}
+    fields = {f.name for f in dataclasses.fields(default)}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or name not in fields:
@@ -39,6 +39,14 @@ def detector_overrides(task: str, items: list[str] | None):
             out[name] = json.loads(value)
         except json.JSONDecodeError as e:
             raise SystemExit(f"--detector {item!r}: VALUE must be JSON (a number, true/false, a list): {e}") from e
+        was, new = getattr(default, name), out[name]
+        number = (int, float)
+        if was is not None and (isinstance(was, tuple) != isinstance(new, list) or
+                                (isinstance(was, number) and not isinstance(new, number))):
+            raise SystemExit(f"--detector {item!r}: {name} is a {type(was).__name__} (now {was!r}), "
+                             f"got a {type(new).__name__}")
+        if isinstance(new, list):
+            out[name] = tuple(new)
     return detector_config(task, **out)
 
 

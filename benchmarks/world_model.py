@@ -312,7 +312,8 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=8, help="episodes per batched rollout")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--artifacts", default="benchmarks/results/world_model", help="plot and mp4 directory")
+    p.add_argument("--artifacts", default=None,
+                   help="plot and mp4 directory (default: beside --out, named after it: results.json -> results/)")
     p.add_argument("--sampling-steps", type=int, default=None, help="default: each checkpoint's own")
     p.add_argument("--guidance-scale", type=float, default=None,
                    help="classifier-free guidance on the robot condition (default: each checkpoint's own)")
@@ -360,7 +361,8 @@ def main(argv=None) -> int:
         results[n] = summarize(rows, n_new, args.chunks)
     best_baseline = max((n for n in results if n != ours),
                         key=lambda n: results[n]["overall"]["psnr_dynamic"] or -np.inf)
-    art = Path(args.artifacts)
+    # not a fixed folder: a run must never overwrite the figures committed under benchmarks/results
+    art = Path(args.artifacts) if args.artifacts else Path(args.out).with_suffix("")
     out = {"data": args.data, "episodes": [e["name"] for e in eps], "n_episodes": len(eps),
            "frames_generated_per_episode": T, "frames_per_chunk_generated": n_new, "chunks": args.chunks,
            "methods": {n: methods.get(n, "no training") for n in results}, "ours": ours, "device": args.device,

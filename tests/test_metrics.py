@@ -44,7 +44,10 @@ def test_detector_overrides_change_named_fields_and_reject_unknown_ones():
     cfg = detector_overrides("lift", ["lift_mass_frac=0.35"])
     assert cfg.lift_mass_frac == 0.35
     assert cfg.min_consecutive_frames == detector_config("lift").min_consecutive_frames
+    assert detector_overrides("lift", ["resting_band_m=[0.005, 0.03]"]).resting_band_m == (0.005, 0.03)
     with pytest.raises(SystemExit, match="lift_mass_frac"):      # the message lists the valid fields
         detector_overrides("lift", ["lift_mass=0.3"])
     with pytest.raises(SystemExit, match="JSON"):
         detector_overrides("lift", ["lift_mass_frac=abc"])
+    with pytest.raises(SystemExit, match="lift_mass_frac is a float"):
+        detector_overrides("lift", ['lift_mass_frac="0.3"'])

@@ -169,7 +169,7 @@ def pack_mask(mask: torch.Tensor, spatial: int, temporal: int, unshuffle: bool =
     c = 1 (area pooling) or spatial² (``unshuffle``: space-to-depth, every pixel kept as a channel).
 
     Area pooling keeps soft values as occupancy fractions. The first frame is repeated ``temporal``
-    times so every latent frame gets ``temporal`` channels, exactly Wan I2V's mask packing."""
+    times so every latent frame gets ``temporal`` frames' masks, exactly Wan I2V's mask packing."""
     B, T, H, W = mask.shape
     x = mask.reshape(B * T, 1, H, W)
     m = F.pixel_unshuffle(x, spatial) if unshuffle else F.avg_pool2d(x, spatial)
