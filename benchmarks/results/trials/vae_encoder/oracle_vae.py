@@ -27,7 +27,7 @@ from benchmarks.world_model import load_episodes, load_model, rollout_batch  # n
 from robo4d_env.kinematics import RobotModel  # noqa: E402
 from robo4d_env.success import SuccessTracker, _mass_left, _resting_cube, detector_config  # noqa: E402
 
-T = 48
+T = 48  # frames generated per episode (--frames)
 
 
 def frames(ep, tcp, roll=None):
@@ -67,6 +67,7 @@ def auc(pos: list, neg: list) -> float:
 
 
 def main():
+    global T
     p = argparse.ArgumentParser()
     p.add_argument("--vae", default=None, help="VAE directory (default: the shipped model's own)")
     p.add_argument("--checkpoint", default="assets/world_model/lift")
@@ -75,9 +76,15 @@ def main():
     p.add_argument("--out", default=None)
     p.add_argument("--dit", action="store_true", help="the checkpoint's own DiT rollouts (seed 0) instead of the oracle")
     p.add_argument("--fracs", type=float, nargs="+", default=[0.1, 0.2, 0.3], help="lift_mass_frac values to score")
+    p.add_argument("--guidance-scale", type=float, default=None, help="DiT rollouts: CFG scale (default: the checkpoint's)")
+    p.add_argument("--sampling-steps", type=int, default=None, help="DiT rollouts: sampler steps (default: the checkpoint's)")
+    p.add_argument("--frames", type=int, default=T, help="frames to generate per episode (training episodes are shorter)")
+    p.add_argument("--refine-robot", action="store_true", help="DiT rollouts: with the checkpoint's robot refiner")
+    p.add_argument("--seed", type=int, default=0, help="DiT rollouts: generator seed")
     p.add_argument("--contact-radius-m", type=float, default=None, help="override; < 0 turns the contact region off")
     a = p.parse_args()
     torch.set_num_threads(2)
+    T = a.frames
     model, eps = load_model(a.checkpoint), load_episodes([a.data], T + 1, a.episodes)
     if a.vae:
         model.vae.load_state_dict(AutoencoderKLWan.from_pretrained(a.vae, local_files_only=True).state_dict())
@@ -85,7 +92,8 @@ def main():
     for ep in tqdm(eps, desc="oracle rollouts"):
         if not a.dit:
             model.sample = oracle_sampler(model, ep)
-        roll = rollout_batch(model, [ep], T, 0, refine_robot=False, contact_radius_m=a.contact_radius_m)[0]
+        roll = rollout_batch(model, [ep], T, a.seed, num_steps=a.sampling_steps, guidance_scale=a.guidance_scale,
+                             refine_robot=a.refine_robot and a.dit, contact_radius_m=a.contact_radius_m)[0]
         T_wb = ep["T_world_base"].numpy()
         tcp = robot.fk(ep["q_cmd"][:T + 1].float())[:, :3, 3].numpy() @ T_wb[:3, :3].T + T_wb[:3, 3]
         gt, gen = frames(ep, tcp), frames(ep, tcp, roll)
