@@ -87,6 +87,23 @@ def test_variants_train_from_data_and_roll_out(data, tmp_path, variant):
     assert ("pointmap" in out) == (variant != "rgb_only")
 
 
+def test_training_on_success_truncated_data_warns(data, tmp_path):
+    import shutil
+    import warnings
+    from robo4d_env.data.dataset import truncated_at_success
+    cut = shutil.copytree(data, tmp_path / "cut")
+    manifest = json.loads((cut / "manifest.json").read_text())
+    (cut / "manifest.json").write_text(json.dumps({**manifest, "run_to_horizon": False}))
+    assert truncated_at_success([data]) == [] and truncated_at_success([cut]) == [cut]
+    cfg, tc = get_preset("tiny")
+    tc = dataclasses.replace(tc, max_steps=1, checkpoint_every=1, eval_every=0, batch_size=2)
+    with pytest.warns(UserWarning, match="--run-to-horizon"):
+        train(cfg, tc, cut, tmp_path / "run_cut", progress=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*first success frame")
+        train(cfg, tc, data, tmp_path / "run_full", progress=False)
+
+
 def test_world_model_benchmark_end_to_end(data, tmp_path):
     from benchmarks import world_model as bench
     cfg, tc = get_preset("tiny")

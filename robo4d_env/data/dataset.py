@@ -61,6 +61,20 @@ def expand_paths(paths) -> list[Path]:
     return files
 
 
+def truncated_at_success(paths) -> list[Path]:
+    """Shard directories among ``paths`` whose ``manifest.json`` says the episodes stop at the first success
+    frame (generated without ``--run-to-horizon``). Such data never shows the world after success, e.g. a
+    lifted cube held up, so a world model trained on it cannot generate one
+    (``benchmarks/results/trials/dit_fit``)."""
+    dirs = sorted({f.parent for f in expand_paths(paths)})
+    out = []
+    for d in dirs:
+        manifest = d / "manifest.json"
+        if manifest.exists() and json.loads(manifest.read_text()).get("run_to_horizon") is False:
+            out.append(d)
+    return out
+
+
 def check_episode(path: Path, name: str, g: h5py.Group, cameras: tuple[str, ...]) -> None:
     """Raise MissingKeysError naming the file, the episode and the missing keys."""
     have = sorted([f"obs/{k}" for k in g.get("obs", {})] + [k for k in g if k != "obs"])

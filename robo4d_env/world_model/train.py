@@ -21,6 +21,7 @@ import dataclasses
 import json
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,19 @@ def make_dataset(data, cfg: WorldModelConfig, windows: str = "clip", known_strid
         return dataset
     from robo4d_env.world_model.vae_training import holdout_split
     return holdout_split(dataset, holdout_episodes)[0]
+
+
+def warn_if_truncated(data) -> None:
+    """Warn when the training data's episodes end at the first success frame (see ``truncated_at_success``)."""
+    if isinstance(data, torch.utils.data.Dataset):
+        return
+    from robo4d_env.data.dataset import truncated_at_success
+    dirs = truncated_at_success(data)
+    if dirs:
+        warnings.warn(f"{', '.join(map(str, dirs))}: episodes end at the first success frame, so the world model "
+                      f"never sees the world after it (a lift ends as the cube leaves the table) and will not "
+                      f"generate it. Regenerate with `robo4d data generate ... --run-to-horizon --max-steps N`, "
+                      f"N at least the rollout horizon.", UserWarning, stacklevel=3)
 
 
 # --------------------------------------------------------------------------------------- checkpoints
@@ -275,6 +289,7 @@ def train(model_cfg: WorldModelConfig, train_cfg: TrainingConfig, data, out: str
     if train_cfg.num_threads:
         torch.set_num_threads(train_cfg.num_threads)
     accelerator = Accelerator(mixed_precision=train_cfg.mixed_precision)
+    warn_if_truncated(data)
     dataset = make_dataset(data, model_cfg, train_cfg.windows, train_cfg.window_known_stride,
                            train_cfg.holdout_episodes)
     # on the accelerator's device before the latent cache, which then encodes on the GPU too
