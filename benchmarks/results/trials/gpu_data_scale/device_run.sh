@@ -33,7 +33,8 @@ python3 -c "import gymnasium as gym, robo4d_env; e = gym.make('Robo4DSim-v0', ta
 ls $W/lift_eval/*.hdf5 >/dev/null 2>&1 || { rm -rf $W/lift_eval; $R data generate --task lift --split eval --episodes 4 --workers 4 --episodes-per-shard 2 \
   --out $W/lift_eval --no-randomize --run-to-horizon --max-steps 48 --resolution $RES --quiet; } &
 ls $W/lift_train/*.hdf5 >/dev/null 2>&1 || { rm -rf $W/lift_train; timeout $GEN_TIMEOUT $R data generate --task lift --episodes $SCENES \
-  --workers $((WORKERS - 4)) --episodes-per-shard 5 --out $W/lift_train --no-randomize --resolution $RES --quiet; }; wait
+  --workers $((WORKERS - 4)) --episodes-per-shard 5 --out $W/lift_train --no-randomize --run-to-horizon --max-steps 48 \
+  --resolution $RES --quiet; }; wait   # to the horizon: cut at success, no lift is ever held up (../dit_fit)
 ls $W/lift_train/*.hdf5 $W/lift_eval/*.hdf5 >/dev/null || exit 1
 stamp "data: $(ls $W/lift_train/*.hdf5 | wc -l) train shards, $(ls $W/lift_eval/*.hdf5 | wc -l) eval shards"
 # 2. the VAE (the shipped one, or trained here); the latent cache, built once and shared by the three methods
