@@ -289,7 +289,8 @@ def train(model_cfg: WorldModelConfig, train_cfg: TrainingConfig, data, out: str
     if train_cfg.num_threads:
         torch.set_num_threads(train_cfg.num_threads)
     accelerator = Accelerator(mixed_precision=train_cfg.mixed_precision)
-    warn_if_truncated(data)
+    if accelerator.is_main_process:
+        warn_if_truncated(data)
     dataset = make_dataset(data, model_cfg, train_cfg.windows, train_cfg.window_known_stride,
                            train_cfg.holdout_episodes)
     # on the accelerator's device before the latent cache, which then encodes on the GPU too
