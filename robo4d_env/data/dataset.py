@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from robo4d_env.data.storage import CAMERA_KEYS, camera_key, episode_names, list_shards, open_h5
+from robo4d_env.data.storage import CAMERA_KEYS, MANIFEST, camera_key, episode_names, list_shards, open_h5
 
 DEFAULT_CLIP_FRAMES = 17
 STATS_KEYS = ("pointmap", "robot_pointmap")
@@ -67,12 +67,8 @@ def truncated_at_success(paths) -> list[Path]:
     lifted cube held up, so a world model trained on it cannot generate one
     (``benchmarks/results/trials/dit_fit``)."""
     dirs = sorted({f.parent for f in expand_paths(paths)})
-    out = []
-    for d in dirs:
-        manifest = d / "manifest.json"
-        if manifest.exists() and json.loads(manifest.read_text()).get("run_to_horizon") is False:
-            out.append(d)
-    return out
+    return [d for d in dirs if (d / MANIFEST).exists()
+            and json.loads((d / MANIFEST).read_text()).get("run_to_horizon") is False]
 
 
 def check_episode(path: Path, name: str, g: h5py.Group, cameras: tuple[str, ...]) -> None:

@@ -25,11 +25,10 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from robo4d_env.data.storage import PARTIAL_SUFFIX, StorageConfig, atomic_shard, camera_key, write_episode
+from robo4d_env.data.storage import MANIFEST, PARTIAL_SUFFIX, StorageConfig, atomic_shard, camera_key, write_episode
 
 TRAIN_SEED0 = 0
 EVAL_SEED0 = 10_000
-MANIFEST = "manifest.json"
 
 
 def split_seeds(split: str, n: int, offset: int = 0) -> range:

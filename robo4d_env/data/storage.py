@@ -36,6 +36,7 @@ FORMAT = "robo4d-episodes-v1"
 CAMERA_KEYS = ("rgb", "pointmap", "valid", "robot_pointmap", "robot_mask")
 STATE_KEYS = ("joint_states", "gripper_states", "ee_pos", "ee_quat", "q_cmd", "finger_cmd")
 PARTIAL_SUFFIX = ".partial"
+MANIFEST = "manifest.json"                # beside the shards: the generator settings (``robo4d data generate``)
 
 
 @dataclass

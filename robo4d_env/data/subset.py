@@ -9,9 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
-from robo4d_env.data.storage import atomic_shard, episode_names, list_shards, open_h5
-
-MANIFEST = "manifest.json"
+from robo4d_env.data.storage import MANIFEST, atomic_shard, episode_names, list_shards, open_h5
 
 
 def _shard_files(paths: list[str | Path]) -> list[Path]:

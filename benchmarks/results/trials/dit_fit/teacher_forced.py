@@ -16,25 +16,12 @@ import torch
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vae_encoder"))
-from oracle_vae import auc, detect, min_mass_left  # noqa: E402
+from oracle_vae import auc, detect, frames, min_mass_left  # noqa: E402
 
 from benchmarks.world_model import load_episodes, load_model  # noqa: E402
 from robo4d_env.kinematics import RobotModel  # noqa: E402
 
 T = 48
-
-
-def frames(ep, tcp, start, gen=None):
-    """Detector inputs (world frame): true frames 0..start, then the generated ones if given."""
-    out = []
-    for t in range(T + 1):
-        g = gen is not None and t > start
-        out.append({"rgb": gen["rgb"][t - start - 1] if g else ep["rgb"][t].numpy(),
-                    "pointmap": gen["pointmap"][t - start - 1] if g else ep["pointmap"][t].numpy(),
-                    "T_world_cam": np.eye(4), "valid": np.ones(ep["valid"].shape[1:], bool) if g else ep["valid"][t].numpy(),
-                    "robot_mask": ep["robot_mask"][t].numpy() > 0.5, "finger_m": float(ep["finger_cmd"][t]),
-                    "tcp_world": tcp[t]})
-    return out
 
 
 def main():
@@ -57,7 +44,7 @@ def main():
         gen = {k: v.numpy() for k, v in gen.items()}
         T_wb = ep["T_world_base"].numpy()
         tcp = robot.fk(ep["q_cmd"][:T + 1].float())[:, :3, 3].numpy() @ T_wb[:3, :3].T + T_wb[:3, 3]
-        gt, tf = frames(ep, tcp, T), frames(ep, tcp, a.start, gen)
+        gt, tf = frames(ep, tcp, T), frames(ep, tcp, T, gen, a.start)
         rows.append({"name": ep["name"], "success": bool(ep["success"]), "gt": detect(gt, a.frac), "tf": detect(tf, a.frac),
                      "gt_min_mass_left": min_mass_left(gt), "tf_min_mass_left": min_mass_left(tf)})
     summary = {}

@@ -27,16 +27,17 @@ from benchmarks.world_model import load_episodes, load_model, rollout_batch  # n
 from robo4d_env.kinematics import RobotModel  # noqa: E402
 from robo4d_env.success import SuccessTracker, _mass_left, _resting_cube, detector_config  # noqa: E402
 
-T = 48  # frames generated per episode (--frames)
+DEFAULT_FRAMES = 48  # frames generated per episode
 
 
-def frames(ep, tcp, roll=None):
-    """Per-frame detector inputs (world frame), true frame 0 then the rollout's frames if given."""
+def frames(ep, tcp, T, roll=None, start=0):
+    """Per-frame detector inputs (world frame) of frames 0..T: the truth up to ``start``, then the rollout's
+    frames if given (``roll`` holds frames start+1..T)."""
     out = []
     for t in range(T + 1):
-        gen = roll is not None and t > 0
-        out.append({"rgb": roll["rgb"][t - 1] if gen else ep["rgb"][t].numpy(),
-                    "pointmap": roll["pointmap"][t - 1] if gen else ep["pointmap"][t].numpy(),
+        gen = roll is not None and t > start
+        out.append({"rgb": roll["rgb"][t - start - 1] if gen else ep["rgb"][t].numpy(),
+                    "pointmap": roll["pointmap"][t - start - 1] if gen else ep["pointmap"][t].numpy(),
                     "T_world_cam": np.eye(4), "valid": np.ones(ep["valid"].shape[1:], bool) if gen else ep["valid"][t].numpy(),
                     "robot_mask": ep["robot_mask"][t].numpy() > 0.5, "finger_m": float(ep["finger_cmd"][t]),
                     "tcp_world": tcp[t]})
@@ -67,7 +68,6 @@ def auc(pos: list, neg: list) -> float:
 
 
 def main():
-    global T
     p = argparse.ArgumentParser()
     p.add_argument("--vae", default=None, help="VAE directory (default: the shipped model's own)")
     p.add_argument("--checkpoint", default="assets/world_model/lift")
@@ -78,7 +78,7 @@ def main():
     p.add_argument("--fracs", type=float, nargs="+", default=[0.1, 0.2, 0.3], help="lift_mass_frac values to score")
     p.add_argument("--guidance-scale", type=float, default=None, help="DiT rollouts: CFG scale (default: the checkpoint's)")
     p.add_argument("--sampling-steps", type=int, default=None, help="DiT rollouts: sampler steps (default: the checkpoint's)")
-    p.add_argument("--frames", type=int, default=T, help="frames to generate per episode (training episodes are shorter)")
+    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="frames to generate per episode (training episodes are shorter)")
     p.add_argument("--refine-robot", action="store_true", help="DiT rollouts: with the checkpoint's robot refiner")
     p.add_argument("--seed", type=int, default=0, help="DiT rollouts: generator seed")
     p.add_argument("--contact-radius-m", type=float, default=None, help="override; < 0 turns the contact region off")
@@ -96,7 +96,7 @@ def main():
                              refine_robot=a.refine_robot and a.dit, contact_radius_m=a.contact_radius_m)[0]
         T_wb = ep["T_world_base"].numpy()
         tcp = robot.fk(ep["q_cmd"][:T + 1].float())[:, :3, 3].numpy() @ T_wb[:3, :3].T + T_wb[:3, 3]
-        gt, gen = frames(ep, tcp), frames(ep, tcp, roll)
+        gt, gen = frames(ep, tcp, T), frames(ep, tcp, T, roll)
         rows.append({"name": ep["name"], "success": bool(ep["success"]),
                      **{f"{src}_{f}": detect(fs, f) for src, fs in (("gt", gt), (name, gen)) for f in a.fracs},
                      "gt_min_mass_left": min_mass_left(gt), f"{name}_min_mass_left": min_mass_left(gen)})
