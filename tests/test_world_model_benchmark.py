@@ -64,9 +64,9 @@ def test_multi_process_training_keeps_replicas_in_sync(data, tmp_path):
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
     except subprocess.TimeoutExpired as e:
-        # The same gloo teardown hang as the VAE stage's, seen once in CI at stop 24 after the model was written
-        # ("wrote .../model" on stdout). The weights are written only after the in-sync check has passed, so the
-        # behaviour under test is still checked below; the hang itself is a known gap (README, Known gaps).
+        # The gloo teardown deadlock (train.end_processes), seen once in CI at stop 24 after the model was written
+        # ("wrote .../model" on stdout), before the pause against it. The weights are written only after the
+        # in-sync check has passed, so the behaviour under test is still checked below.
         stdout = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
         assert "wrote" in stdout, "2-process training hung before writing its weights"
     assert [json.loads(r)["step"] for r in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3]

@@ -351,12 +351,21 @@ def open_step_log(path: Path, step: int):
     return path.open("a")
 
 
+GLOO_SETTLE_S = 0.5     # time for gloo's worker thread to release the last collective's tensors (below)
+
+
 def end_processes(accelerator) -> None:
     """With several processes: wait until the main one has written everything, then close the process group.
     A process that exits while the others still use the group aborts the run ("terminate called without an
-    active exception", seen with 2 CPU processes)."""
+    active exception", seen with 2 CPU processes).
+
+    The pause after the barrier is for a deadlock seen with gloo (stop 24, py-spy): gloo's worker thread frees
+    the finished barrier's tensors, which needs the GIL, while the main thread, holding the GIL, frees the DDP
+    reducer, whose process-group destructor joins that worker thread. Sleeping releases the GIL, so the worker
+    finishes first."""
     if accelerator.num_processes > 1:
         accelerator.wait_for_everyone()
+        time.sleep(GLOO_SETTLE_S)
         accelerator.end_training()
 
 
