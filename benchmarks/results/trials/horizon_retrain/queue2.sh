@@ -1,5 +1,6 @@
 #!/bin/bash
-# stop 24: after queue.sh: 1x1-patch lift DiT on horizon data (stop 22 tried it on truncated data only), then stack benchmarks
+# stop 24: after queue.sh: the lift benchmarks re-run on the shipped asset, the latent cache timed, the stack benchmarks,
+# CFG 3/6, then the 1x1-patch lift DiT on horizon data (stop 22 tried it on truncated data only)
 set -x
 cd /work/main
 until grep -q '^done' out/s24/queue.log; do sleep 20; done
