@@ -28,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from benchmarks.common import parser, peak_rss_mb, write_results
+from robo4d_env.kinematics import RobotModel
 from robo4d_env.metrics import chamfer_fscore, depth_errors, psnr, ssim
 
 METRICS = ("psnr", "ssim", "psnr_dynamic", "depth_absrel", "depth_delta1", "chamfer_l1_m", "fscore_1cm")
@@ -52,12 +53,19 @@ def load_episodes(data, n_frames: int, max_episodes: int) -> list[dict]:
         raise ValueError(f"no episode in {data} has {n_frames} frames; generate long eval episodes with "
                          f"`robo4d data generate --split eval --run-to-horizon --max-steps {n_frames - 1}`")
     pick = [long[int(i)] for i in np.linspace(0, len(long) - 1, min(max_episodes, len(long))).round()]
-    eps = []
+    robot, eps = RobotModel(), []
     for i in dict.fromkeys(pick):
         item = ds.frames(i, np.arange(n_frames))
         item["name"] = f"{ds.episodes[i].path.name}:{ds.episodes[i].name}"
+        item["tcp_world"] = tcp_world(robot, item["q_cmd"], item["T_world_base"])
         eps.append(item)
     return eps
+
+
+def tcp_world(robot: RobotModel, q_cmd: torch.Tensor, T_world_base: torch.Tensor) -> torch.Tensor:
+    """(T, 3) world-frame tool-centre points of commanded joints q_cmd (T, 7), as ``Kinema4D-v0`` computes them."""
+    T = T_world_base.float()
+    return robot.fk(q_cmd.float())[:, :3, 3] @ T[:3, :3].T + T[:3, 3]
 
 
 # --------------------------------------------------------------------------------------- methods

@@ -588,3 +588,63 @@ def test_rollout_puts_generated_points_on_their_camera_rays(batch):
     for off in ({}, {"camera_K": K, "T_world_cam": T_wc, "snap_to_camera_rays": False}):
         raw = model.rollout(*args, **kw, **off, generator=torch.Generator().manual_seed(0))
         assert off_ray_m(raw["pointmap"]).median() > 0.01
+
+
+def test_occlusion_memory_restores_ghosts_in_front_of_what_was_there_away_from_the_hand():
+    from robo4d_env.world_model.occlusion_memory import OcclusionMemory
+    W = 6                                        # one row of pixels; camera at the origin, rays along +z
+    dist = lambda m: torch.stack([torch.zeros(W), torch.zeros(W), torch.as_tensor(m).expand(W)], -1)  # noqa: E731
+    to_m = lambda x: x.permute(0, 2, 3, 4, 1)    # noqa: E731  (identity units: metres)
+    as_x = lambda pm: pm.permute(3, 0, 1, 2)[None]   # noqa: E731  (F, H, W, 3) -> (1, 3, F, H, W)
+    known = torch.stack([dist(1.0), dist(1.2)])[:, None]                       # 2 known frames, H = 1
+    robot_then = torch.zeros(1, 2, 1, W, dtype=torch.bool)
+    robot_then[0, 1, 0, 1] = True                # pixel 1: robot in the later frame -> remembers 1.0
+    robot_then[0, :, 0, 5] = True                # pixel 5: never seen without the robot
+    mem = OcclusionMemory(as_x(known), robot_then, torch.ones_like(robot_then), to_m)
+    gen = dist(0.9)[None, None].clone()          # every pixel generated 0.3 m (pixel 1: 0.1 m) in front
+    gen[0, 0, 2, 2] = 1.5                         # pixel 2: behind the memory (something was taken away)
+    robot_now = torch.zeros(1, 1, 1, W, dtype=torch.bool)
+    robot_now[0, 0, 0, 3] = True                  # pixel 3: the robot now
+    tcp = torch.tensor([[[5.0, 0.0, 0.9]]])       # far from every pixel
+    out = to_m(mem.restore_ghosts(as_x(gen), robot_now, tcp, torch.zeros(1, 3), 0.05, 0.1))[0, 0, 0, :, 2]
+    torch.testing.assert_close(out, torch.tensor([1.2, 1.0, 1.5, 0.9, 1.2, 0.9]))
+    tcp_at_0 = torch.tensor([[[0.0, 0.0, 0.9]]])  # the hand at pixel 0: what it carries stays
+    out = to_m(mem.restore_ghosts(as_x(gen), robot_now, tcp_at_0, torch.zeros(1, 3), 0.05, 0.1))[0, 0, 0, :, 2]
+    torch.testing.assert_close(out, torch.tensor([0.9, 0.9, 1.5, 0.9, 0.9, 0.9]))
+    out = to_m(mem.restore_ghosts(as_x(gen), robot_now, tcp, torch.zeros(1, 3), 0.15, 0.1))[0, 0, 0, :, 2]
+    assert out[1] == 0.9                          # 0.1 m in front is within a 0.15 m tolerance
+
+
+def test_rollout_removes_arm_ghosts_only_when_given_the_hand(batch):
+    """ghost_tolerance_m: no generated non-robot point lies in front of the known table, away from the hand;
+    an untrained model's points do, when the tool-centre points are not given."""
+    from robo4d_env.cameras import look_at
+    from robo4d_env.projection import pixel_rays_world, unproject_depth
+    clip = {k: v[0] for k, v in batch.items()}
+    T = 4
+    cfg, _ = get_preset("tiny", num_sampling_steps=1, contact_radius_m=None, robot_points_from_kinematics=True,
+                        ghost_tolerance_m=0.02, carry_radius_m=0.05)
+    model = new_model(cfg).eval()
+    H, W = cfg.height, cfg.width
+    K = torch.tensor([[30.0, 0.0, (W - 1) / 2], [0.0, 30.0, (H - 1) / 2], [0.0, 0.0, 1.0]])
+    T_wc = torch.as_tensor(look_at([-0.6, 1.2, 1.0], [-0.6, 1.2, 0.0]), dtype=torch.float32)
+    table = unproject_depth(torch.full((H, W), 0.9), K) @ T_wc[:3, :3].T + T_wc[:3, 3]     # z = 0.1 m
+    rm = clip["robot_mask"][:T + 1]
+    robot_pm = torch.where(rm[..., None], table + torch.tensor([0.0, 0.0, 0.3]), torch.zeros(3))
+    args = (clip["rgb"][:1], table[None], robot_pm[1:], rm[1:])
+    kw = dict(context_robot_pointmap=robot_pm[:1], context_robot_mask=rm[:1], camera_K=K, T_world_cam=T_wc)
+    origin = pixel_rays_world(K, T_wc, H, W)[0]
+    tcp = torch.tensor([[5.0, 5.0, 5.0]]).expand(T, 3)        # far from the table
+
+    def in_front_m(pm):                  # on pixels seen without the robot (frame 0) and not the robot now
+        return ((table - origin).norm(dim=-1) - (pm - origin).norm(dim=-1))[~rm[1:] & ~rm[:1]]
+
+    raw = model.rollout(*args, **kw, generator=torch.Generator().manual_seed(0))
+    assert in_front_m(raw["pointmap"]).max() > 0.05
+    clean = model.rollout(*args, **kw, tcp_world=tcp, generator=torch.Generator().manual_seed(0))
+    assert in_front_m(clean["pointmap"]).max() <= 0.02 + 1e-4
+    torch.testing.assert_close(clean["rgb"][:, :, :1], raw["rgb"][:, :, :1], atol=255, rtol=0)   # colour untouched
+    off = model.rollout(*args, **kw, tcp_world=tcp, ghost_tolerance_m=-1.0, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(off["pointmap"], raw["pointmap"])
+    with pytest.raises(ValueError, match="tcp_world"):
+        model.rollout(*args, **kw, tcp_world=tcp[:, :2])

@@ -44,6 +44,7 @@ class GenEnvConfig:
     robot_points_from_kinematics: bool | None = None   # None: the checkpoint's
     snap_to_camera_rays: bool | None = None  # None: the checkpoint's (generated points onto their pixel rays)
     refine_robot: bool | None = None         # None: on when the checkpoint has a robot refiner (robot_refiner/)
+    ghost_tolerance_m: float | None = None   # None: the checkpoint's (arm ghosts out of the world pointmap); < 0: off
     render_mode: str | None = None
     device: str = "cpu"                      # the world model and the robot renderer ("cuda" on a GPU)
     robot: RobotConfig = field(default_factory=RobotConfig)
@@ -121,7 +122,7 @@ class Kinema4DEnv(gym.Env):
     def step(self, action):
         plan = self.plan_step(action)
         rpm, rmask = self._robot_pointmaps(plan["qs"], plan["fingers"])
-        frames = generate_frames([self], [rpm], [rmask])[0]
+        frames = generate_frames([self], [rpm], [rmask], [plan["tcp_world"]])[0]
         return self.finish_step(plan, frames)
 
     def plan_step(self, action) -> dict:
@@ -132,9 +133,7 @@ class Kinema4DEnv(gym.Env):
         """Success detection on the generated frames, history update, and the gym step tuple."""
         qs, fingers, cinfos = plan["qs"], plan["fingers"], plan["cinfos"]
         success, kept = False, []
-        T_wb = self.T_world_base
-        T_tcp = self.robot.fk(torch.stack(qs))
-        tcp = T_tcp[:, :3, 3].numpy() @ T_wb[:3, :3].T + T_wb[:3, 3]
+        T_tcp, tcp = plan["T_tcp"], plan["tcp_world"]
         for i, fr in enumerate(frames):
             kept.append(fr)
             self._t += 1
@@ -218,9 +217,11 @@ def _context(env: Kinema4DEnv, length: int) -> dict:
             "context_robot_mask": torch.as_tensor(c["robot_mask"])}
 
 
-def generate_frames(envs: list[Kinema4DEnv], rpms: list[np.ndarray], rmasks: list[np.ndarray]) -> list[list[dict]]:
+def generate_frames(envs: list[Kinema4DEnv], rpms: list[np.ndarray], rmasks: list[np.ndarray],
+                    tcps: list[np.ndarray] | None = None) -> list[list[dict]]:
     """One batched world-model call for several envs (same step length): each env's history and
-    future robot pointmaps (T, H, W, 3) camera frame -> its T generated frames (camera frame)."""
+    future robot pointmaps (T, H, W, 3) camera frame -> its T generated frames (camera frame).
+    tcps: each env's (T, 3) world-frame tool-centre points (``plan_steps``), for ghost removal."""
     first = envs[0]
     length = max(len(e._history) for e in envs)
     ctx = [_context(e, length) for e in envs]
@@ -233,7 +234,9 @@ def generate_frames(envs: list[Kinema4DEnv], rpms: list[np.ndarray], rmasks: lis
         robot_points_from_kinematics=first.config.robot_points_from_kinematics,
         camera_K=torch.as_tensor(np.stack([e.K for e in envs]), dtype=torch.float32),
         T_world_cam=torch.as_tensor(np.stack([e.T_world_cam for e in envs]), dtype=torch.float32),
-        snap_to_camera_rays=first.config.snap_to_camera_rays, refine_robot=first.config.refine_robot)
+        snap_to_camera_rays=first.config.snap_to_camera_rays, refine_robot=first.config.refine_robot,
+        tcp_world=None if tcps is None else torch.as_tensor(np.stack(tcps), dtype=torch.float32),
+        ghost_tolerance_m=first.config.ghost_tolerance_m)
     result = []
     for b, env in enumerate(envs):
         T_cw = torch.as_tensor(np.linalg.inv(env.T_world_cam), dtype=torch.float32)
@@ -248,7 +251,8 @@ def generate_frames(envs: list[Kinema4DEnv], rpms: list[np.ndarray], rmasks: lis
 
 def plan_steps(envs: list[Kinema4DEnv], actions: list) -> list[dict]:
     """Kinematics of one env step for several envs: per control step, one batched IK for all of them.
-    Returns per env {"qs", "fingers", "cinfos", "clipped"}, one entry per control step."""
+    Returns per env {"qs", "fingers", "cinfos", "clipped"}, one entry per control step, and "T_tcp" (T, 4, 4)
+    base frame and "tcp_world" (T, 3) world metres, the commanded tool-centre points."""
     checked = []
     for env, action in zip(envs, actions):
         if env._history is None:
@@ -263,4 +267,8 @@ def plan_steps(envs: list[Kinema4DEnv], actions: list) -> list[dict]:
             plan["cinfos"].append(info)
             plan["qs"].append(env.commander.q_cmd.clone())
             plan["fingers"].append(env.commander.finger_m)
+    for env, plan in zip(envs, plans):
+        plan["T_tcp"] = env.robot.fk(torch.stack(plan["qs"]))          # (T, 4, 4) base frame
+        T_wb = env.T_world_base
+        plan["tcp_world"] = plan["T_tcp"][:, :3, 3].numpy() @ T_wb[:3, :3].T + T_wb[:3, 3]
     return plans

@@ -59,7 +59,7 @@ class Kinema4DVectorEnv(VectorEnv):
         if active:
             plans = plan_steps([self.envs[i] for i in active], [actions[i] for i in active])
             rpms, rmasks = self._robot_pointmaps([self.envs[i] for i in active], plans)
-            frames = generate_frames([self.envs[i] for i in active], rpms, rmasks)
+            frames = generate_frames([self.envs[i] for i in active], rpms, rmasks, [p["tcp_world"] for p in plans])
             for i, plan, fr in zip(active, plans, frames):
                 out_obs[i], rew[i], term[i], trunc[i], info = self.envs[i].finish_step(plan, fr)
                 success[i] = info["is_success"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 
 # Kinema4D supp. B.1: XYZ latent statistics measured on Robo4D-200k with the Wan2.1 VAE. To be
@@ -124,6 +125,13 @@ class WorldModelConfig:
     # Rollout only: the robot's points are known exactly (kinematics), so the generated world pointmap
     # takes them where the robot mask is; the model generates the rest.
     robot_points_from_kinematics: bool = True
+    # Rollout only, when the caller gives the camera and the tool-centre point of each frame: a generated
+    # point in front of the remembered surface (the pixel's latest non-robot point) by more than
+    # ghost_tolerance_m, and farther than carry_radius_m from the tool-centre point (objects appear in
+    # front of what was there only in the hand), is a ghost of the arm and takes the remembered point
+    # (``occlusion_memory``). None: off.
+    ghost_tolerance_m: float | None = None
+    carry_radius_m: float = 0.1
     # Rollout only, when the caller gives the camera: a pixel's surface point lies on that pixel's ray,
     # so each generated world point is moved to the nearest point of its ray, keeping only its depth
     # along the ray. On the VAE's held-out round trips this cuts the median point error by a third
@@ -170,6 +178,11 @@ class WorldModelConfig:
         if self.region_loss_weight < 0 or self.region_loss_dilate_px < 0:
             raise ValueError(f"region_loss_weight ({self.region_loss_weight}) and region_loss_dilate_px "
                              f"({self.region_loss_dilate_px}) must be >= 0 (0 weight: the plain loss)")
+        for name in ("ghost_tolerance_m", "carry_radius_m"):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a distance >= 0 in metres{' or None (off)' if name[0] == 'g' else ''}; "
+                                 f"got {v}")
         if self.pointmap_norm not in ("workspace", "minmax"):
             raise ValueError(f"pointmap_norm must be 'workspace' or 'minmax', got {self.pointmap_norm!r}")
 

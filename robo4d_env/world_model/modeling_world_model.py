@@ -45,6 +45,7 @@ from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
 from robo4d_env.projection import pixel_rays_world, scale_intrinsics, snap_to_rays, soft_robot_mask
 from robo4d_env.world_model.configuration_world_model import WorldModelConfig
 from robo4d_env.world_model.contact_region import contact_region
+from robo4d_env.world_model.occlusion_memory import OcclusionMemory
 from robo4d_env.world_model.robot_refiner import load_robot_refiner
 from robo4d_env.world_model.fast_norm import use_fast_rms_norm
 from robo4d_env.world_model.windows import rollout_window_indices
@@ -228,9 +229,12 @@ def action_vectors(q_cmd: torch.Tensor, finger_cmd: torch.Tensor) -> torch.Tenso
 def rollout_episodes(model: "Kinema4DWorldModel", eps: list[dict], T: int, generator, **rollout_kwargs) -> dict:
     """One batched rollout from frame 0 of every episode (dataset items with >= T + 1 frames, world-frame
     pointmaps, as ``Robo4DDataset.frames`` gives them) over their next T frames, the robot and camera taken
-    from the episodes. ``rollout_kwargs`` go to ``Kinema4DWorldModel.rollout``; returns its (B, T, ...) dict."""
+    from the episodes (and the tool-centre points from ``tcp_world`` (T + 1, 3), when every episode has it).
+    ``rollout_kwargs`` go to ``Kinema4DWorldModel.rollout``; returns its (B, T, ...) dict."""
     st = lambda k, sl: torch.stack([e[k][sl] for e in eps])  # noqa: E731
     first, future = slice(0, 1), slice(1, T + 1)
+    if all("tcp_world" in e for e in eps):     # for ghost removal (``occlusion_memory``)
+        rollout_kwargs = {"tcp_world": st("tcp_world", future), **rollout_kwargs}
     if model.wm.robot_condition == "action":
         a = torch.stack([action_vectors(e["q_cmd"], e["finger_cmd"]) for e in eps])
         rollout_kwargs = {"context_actions": a[:, first], "actions": a[:, future], **rollout_kwargs}
@@ -602,7 +606,9 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
                 context_actions: torch.Tensor | None = None, residual_decoding: bool | None = None,
                 contact_radius_m: float | None = None, robot_points_from_kinematics: bool | None = None,
                 camera_K: torch.Tensor | None = None, T_world_cam: torch.Tensor | None = None,
-                snap_to_camera_rays: bool | None = None, refine_robot: bool | None = None) -> dict:
+                snap_to_camera_rays: bool | None = None, refine_robot: bool | None = None,
+                tcp_world: torch.Tensor | None = None,
+                ghost_tolerance_m: float | None = None) -> dict:
         """Generate T frames chunk by chunk (autoregressive), optionally batched (leading B axis).
 
         context_rgb (C, H, W, 3) uint8 and context_pointmap (C, H, W, 3) world metres: C >= 1 known frames
@@ -617,6 +623,9 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         the robot's own (exact) points into the generated world pointmap where the robot mask is.
         camera_K (3, 3) for the context's H x W and T_world_cam (4, 4): the camera (optional); with them and
         snap_to_camera_rays (None = the config's), every generated point moves onto its pixel's ray.
+        tcp_world (T, 3) world metres: the tool-centre point of each frame to generate. With it and the camera,
+        ghost_tolerance_m (None = the config's; negative: off) removes ghosts of the arm from the world pointmap:
+        generated points in front of the remembered surface, away from the hand (``occlusion_memory``).
         refine_robot: None = on when a ``RobotRefiner`` is attached (``load_world_model`` attaches the one in
         ``<model>/robot_refiner``); it redraws the robot's RGB from its pointmap in every generated chunk.
         Each chunk sees ``context_frames`` known frames: frame 0 is always the initial frame (memory),
@@ -654,6 +663,8 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         robot_xyz = cfg.robot_points_from_kinematics if robot_points_from_kinematics is None \
             else robot_points_from_kinematics
         refiner = self._refiner(refine_robot)
+        memory, all_tcp, ghost_tol = self._occlusion_memory(hist_xyz[0], ctx_rm, ctx_valid, lo, hi, add(tcp_world),
+                                                            rays, ghost_tolerance_m, C)
         while made < T:
             idx = rollout_window_indices(cfg, C + made, C + T)
             frames = idx[:cfg.context_frames]
@@ -685,16 +696,35 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
                 rgb_out[:, :, new] = refiner.refine_video(rgb_out[:, :, new], robot_x[:, :, kept], all_rm[:, kept])
             if rays is not None and xyz_out is not None:
                 xyz_out = self._snap_chunk(xyz_out, rays, lo, hi)
+            if memory is not None:         # on the final (snapped) points
+                xyz_out[:, :, new] = memory.restore_ghosts(xyz_out[:, :, new], all_rm[:, idx[new]],
+                                                           all_tcp[:, idx[new]], rays[0], ghost_tol, cfg.carry_radius_m)
             if robot_xyz and xyz_out is not None:
                 xyz_out = torch.where(all_rm[:, idx].unsqueeze(1), robot_x[:, :, idx], xyz_out)
             hist_rgb.append(rgb_out[:, :, new])
             # RGB-only: the XYZ history is never read (encode_pair ignores it); keep its length
             hist_xyz.append(xyz_hist[:, :, -1:].expand(-1, -1, keep, -1, -1) if xyz_out is None else xyz_out[:, :, new])
+            if memory is not None:
+                memory.update(hist_xyz[-1], all_rm[:, idx[new]])
             made += keep
         out = {"rgb": unit_to_rgb(torch.cat(hist_rgb, 2)[:, :, C:])}
         if cfg.predict_pointmap:
             out["pointmap"] = unit_to_pointmap(torch.cat(hist_xyz, 2)[:, :, C:], lo, hi)
         return {k: (v[0] if single else v).to(out_device) for k, v in out.items()}
+
+    def _occlusion_memory(self, xyz, robot_m, valid, lo, hi, tcp_world, rays, tolerance_m, C: int):
+        """(OcclusionMemory of the context frames, (B, C + T, 3) tool-centre points, tolerance) when ghost
+        removal is on and has what it needs (a 4D model, the camera and the tool-centre points); else Nones."""
+        tol = self.wm.ghost_tolerance_m if tolerance_m is None else tolerance_m
+        if tol is None or tol < 0 or not self.wm.predict_pointmap or rays is None or tcp_world is None:
+            return None, None, None
+        B, T = tcp_world.shape[0], tcp_world.shape[1]
+        if tcp_world.shape != (B, T, 3) or not torch.isfinite(tcp_world).all():
+            raise ValueError(f"tcp_world must be finite (T, 3) world metres (batched: (B, T, 3)); got "
+                             f"{tuple(tcp_world.shape)}")
+        all_tcp = torch.cat([torch.zeros(B, C, 3, device=tcp_world.device), tcp_world.float()], 1)
+        mem = OcclusionMemory(xyz, robot_m, valid, lambda x: unit_to_pointmap(x, lo, hi))
+        return mem, all_tcp, tol
 
     def _refiner(self, refine_robot: bool | None):
         if refine_robot and self.robot_refiner is None:
