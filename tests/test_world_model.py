@@ -592,32 +592,45 @@ def test_rollout_puts_generated_points_on_their_camera_rays(batch):
 
 def test_occlusion_memory_restores_ghosts_in_front_of_what_was_there_away_from_the_hand():
     from robo4d_env.world_model.occlusion_memory import OcclusionMemory
-    W = 6                                        # one row of pixels; camera at the origin, rays along +z
-    dist = lambda m: torch.stack([torch.zeros(W), torch.zeros(W), torch.as_tensor(m).expand(W)], -1)  # noqa: E731
+    W = 6                                        # one row of pixels; camera at the origin, pixel i at x = i m
+    row = lambda z: torch.stack([torch.arange(W, dtype=torch.float32), torch.zeros(W),  # noqa: E731
+                                 torch.as_tensor(z, dtype=torch.float32).expand(W)], -1)
     to_m = lambda x: x.permute(0, 2, 3, 4, 1)    # noqa: E731  (identity units: metres)
     as_x = lambda pm: pm.permute(3, 0, 1, 2)[None]   # noqa: E731  (F, H, W, 3) -> (1, 3, F, H, W)
-    known = torch.stack([dist(1.0), dist(1.2)])[:, None]                       # 2 known frames, H = 1
     robot_then = torch.zeros(1, 2, 1, W, dtype=torch.bool)
-    robot_then[0, 1, 0, 1] = True                # pixel 1: robot in the later frame -> remembers 1.0
+    robot_then[0, 1, 0, 1] = True                # pixel 1: robot in the later frame -> remembers frame 0's
     robot_then[0, :, 0, 5] = True                # pixel 5: never seen without the robot
-    mem = OcclusionMemory(as_x(known), robot_then, torch.ones_like(robot_then), to_m)
-    gen = dist(0.9)[None, None].clone()          # every pixel generated 0.3 m (pixel 1: 0.1 m) in front
-    gen[0, 0, 2, 2] = 1.5                         # pixel 2: behind the memory (something was taken away)
+
+    def memory():
+        known = torch.stack([row(1.0), row(1.2)])[:, None]                   # 2 known frames, H = 1
+        return OcclusionMemory(as_x(known), robot_then, torch.ones_like(robot_then), to_m)
+
+    def clean(gen, tcp, robot_now, tol=0.05):    # gen (F, 1, W, 3) -> generated z after ghost removal
+        out = memory().remove_ghosts(as_x(gen), robot_now, tcp, torch.zeros(1, 3), tol, 0.1)
+        return to_m(out)[0, :, 0, :, 2]
+
+    gen = row(0.9)[None, None].clone()          # every pixel generated in front of what was there
+    gen[0, 0, 2, 2] = 1.5                        # pixel 2: behind it (as if something was taken away)
     robot_now = torch.zeros(1, 1, 1, W, dtype=torch.bool)
-    robot_now[0, 0, 0, 3] = True                  # pixel 3: the robot now
-    tcp = torch.tensor([[[5.0, 0.0, 0.9]]])       # far from every pixel
-    out = to_m(mem.restore_ghosts(as_x(gen), robot_now, tcp, torch.zeros(1, 3), 0.05, 0.1))[0, 0, 0, :, 2]
-    torch.testing.assert_close(out, torch.tensor([1.2, 1.0, 1.5, 0.9, 1.2, 0.9]))
-    tcp_at_0 = torch.tensor([[[0.0, 0.0, 0.9]]])  # the hand at pixel 0: what it carries stays
-    out = to_m(mem.restore_ghosts(as_x(gen), robot_now, tcp_at_0, torch.zeros(1, 3), 0.05, 0.1))[0, 0, 0, :, 2]
-    torch.testing.assert_close(out, torch.tensor([0.9, 0.9, 1.5, 0.9, 0.9, 0.9]))
-    out = to_m(mem.restore_ghosts(as_x(gen), robot_now, tcp, torch.zeros(1, 3), 0.15, 0.1))[0, 0, 0, :, 2]
-    assert out[1] == 0.9                          # 0.1 m in front is within a 0.15 m tolerance
+    robot_now[0, 0, 0, 3] = True                 # pixel 3: the robot now
+    far = torch.tensor([[[50.0, 0.0, 0.9]]])     # the hand never near: nothing appears or goes away
+    torch.testing.assert_close(clean(gen, far, robot_now)[0], torch.tensor([1.2, 1.0, 1.2, 0.9, 1.2, 0.9]))
+    at_4 = torch.tensor([[[4.0, 0.0, 0.9]]])     # the hand at pixel 4: what it holds stays
+    torch.testing.assert_close(clean(gen, at_4, robot_now)[0], torch.tensor([1.2, 1.0, 1.2, 0.9, 0.9, 0.9]))
+    at_2 = torch.tensor([[[2.0, 0.0, 1.2]]])     # the hand at pixel 2's surface: it may have taken it away
+    torch.testing.assert_close(clean(gen, at_2, robot_now)[0], torch.tensor([1.2, 1.0, 1.5, 0.9, 1.2, 0.9]))
+    assert clean(gen, far, robot_now, tol=0.15)[0, 1] == 0.9     # 0.1 m in front, within 0.15 m
+    # An object put down at pixel 4 (hand there in frame 0) stays after the hand leaves (frame 1).
+    two = torch.cat([gen, gen])
+    tcp = torch.cat([at_4, far], 1)
+    out = clean(two, tcp, robot_now.expand(1, 2, 1, W))
+    torch.testing.assert_close(out[:, 4], torch.tensor([0.9, 0.9]))
+    torch.testing.assert_close(out[1, :3], torch.tensor([1.2, 1.0, 1.2]))
 
 
 def test_rollout_removes_arm_ghosts_only_when_given_the_hand(batch):
-    """ghost_tolerance_m: no generated non-robot point lies in front of the known table, away from the hand;
-    an untrained model's points do, when the tool-centre points are not given."""
+    """ghost_tolerance_m: no generated non-robot point lies in front of or behind the known table with the hand
+    far away; an untrained model's points do, when the tool-centre points are not given."""
     from robo4d_env.cameras import look_at
     from robo4d_env.projection import pixel_rays_world, unproject_depth
     clip = {k: v[0] for k, v in batch.items()}
@@ -636,13 +649,13 @@ def test_rollout_removes_arm_ghosts_only_when_given_the_hand(batch):
     origin = pixel_rays_world(K, T_wc, H, W)[0]
     tcp = torch.tensor([[5.0, 5.0, 5.0]]).expand(T, 3)        # far from the table
 
-    def in_front_m(pm):                  # on pixels seen without the robot (frame 0) and not the robot now
-        return ((table - origin).norm(dim=-1) - (pm - origin).norm(dim=-1))[~rm[1:] & ~rm[:1]]
+    def off_table_m(pm):                 # on pixels seen without the robot (frame 0) and not the robot now
+        return ((table - origin).norm(dim=-1) - (pm - origin).norm(dim=-1)).abs()[~rm[1:] & ~rm[:1]]
 
     raw = model.rollout(*args, **kw, generator=torch.Generator().manual_seed(0))
-    assert in_front_m(raw["pointmap"]).max() > 0.05
+    assert off_table_m(raw["pointmap"]).max() > 0.05
     clean = model.rollout(*args, **kw, tcp_world=tcp, generator=torch.Generator().manual_seed(0))
-    assert in_front_m(clean["pointmap"]).max() <= 0.02 + 1e-4
+    assert off_table_m(clean["pointmap"]).max() <= 0.02 + 1e-4
     torch.testing.assert_close(clean["rgb"][:, :, :1], raw["rgb"][:, :, :1], atol=255, rtol=0)   # colour untouched
     off = model.rollout(*args, **kw, tcp_world=tcp, ghost_tolerance_m=-1.0, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(off["pointmap"], raw["pointmap"])
