@@ -592,38 +592,38 @@ def test_rollout_puts_generated_points_on_their_camera_rays(batch):
 
 def test_occlusion_memory_restores_ghosts_in_front_of_what_was_there_away_from_the_hand():
     from robo4d_env.world_model.occlusion_memory import OcclusionMemory
-    W = 6                                        # one row of pixels; camera at the origin, pixel i at x = i m
-    row = lambda z: torch.stack([torch.arange(W, dtype=torch.float32), torch.zeros(W),  # noqa: E731
+    W = 6                                        # one row of pixels 1 cm apart, camera at the origin looking +z
+    row = lambda z: torch.stack([0.01 * torch.arange(W, dtype=torch.float32), torch.zeros(W),  # noqa: E731
                                  torch.as_tensor(z, dtype=torch.float32).expand(W)], -1)
     to_m = lambda x: x.permute(0, 2, 3, 4, 1)    # noqa: E731  (identity units: metres)
+    from_m = lambda pm: pm.permute(0, 4, 1, 2, 3)   # noqa: E731
     as_x = lambda pm: pm.permute(3, 0, 1, 2)[None]   # noqa: E731  (F, H, W, 3) -> (1, 3, F, H, W)
+    rays = (torch.zeros(1, 3), torch.nn.functional.normalize(row(1.0), dim=-1)[None, None])
+    known = torch.stack([row(1.0), row(1.2)])[:, None]                     # 2 known frames, H = 1
+    known[:, 0, 5] = torch.tensor([0.05, 0.0, 0.7])                        # pixel 5: the robot, 0.7 m away
     robot_then = torch.zeros(1, 2, 1, W, dtype=torch.bool)
     robot_then[0, 1, 0, 1] = True                # pixel 1: robot in the later frame -> remembers frame 0's
     robot_then[0, :, 0, 5] = True                # pixel 5: never seen without the robot
 
-    def memory():
-        known = torch.stack([row(1.0), row(1.2)])[:, None]                   # 2 known frames, H = 1
-        return OcclusionMemory(as_x(known), robot_then, torch.ones_like(robot_then), to_m)
-
     def clean(gen, tcp, robot_now, tol=0.05):    # gen (F, 1, W, 3) -> generated z after ghost removal
-        out = memory().remove_ghosts(as_x(gen), robot_now, tcp, torch.zeros(1, 3), tol, 0.1)
-        return to_m(out)[0, :, 0, :, 2]
+        mem = OcclusionMemory(as_x(known), robot_then, torch.ones_like(robot_then), to_m, from_m, rays)
+        return to_m(mem.remove_ghosts(as_x(gen), robot_now, tcp, tol, 0.005))[0, :, 0, :, 2]
 
     gen = row(0.9)[None, None].clone()          # every pixel generated in front of what was there
     gen[0, 0, 2, 2] = 1.5                        # pixel 2: behind it (as if something was taken away)
     robot_now = torch.zeros(1, 1, 1, W, dtype=torch.bool)
     robot_now[0, 0, 0, 3] = True                 # pixel 3: the robot now
-    far = torch.tensor([[[50.0, 0.0, 0.9]]])     # the hand never near: nothing appears or goes away
-    torch.testing.assert_close(clean(gen, far, robot_now)[0], torch.tensor([1.2, 1.0, 1.2, 0.9, 1.2, 0.9]))
-    at_4 = torch.tensor([[[4.0, 0.0, 0.9]]])     # the hand at pixel 4: what it holds stays
-    torch.testing.assert_close(clean(gen, at_4, robot_now)[0], torch.tensor([1.2, 1.0, 1.2, 0.9, 0.9, 0.9]))
-    at_2 = torch.tensor([[[2.0, 0.0, 1.2]]])     # the hand at pixel 2's surface: it may have taken it away
-    torch.testing.assert_close(clean(gen, at_2, robot_now)[0], torch.tensor([1.2, 1.0, 1.5, 0.9, 1.2, 0.9]))
+    far = torch.tensor([[[5.0, 0.0, 0.9]]])      # the hand never near: nothing appears or goes away
+    expected = torch.tensor([1.2, 1.0, 1.2, 0.9, 1.2, 1.2])   # pixel 5: its neighbour's surface
+    torch.testing.assert_close(clean(gen, far, robot_now)[0], expected, atol=2e-3, rtol=0)
+    at_4 = torch.tensor([[[0.04, 0.0, 0.9]]])    # the hand at pixel 4: what it holds stays
+    expected[4] = 0.9
+    torch.testing.assert_close(clean(gen, at_4, robot_now)[0], expected, atol=2e-3, rtol=0)
+    at_2 = torch.tensor([[[0.02, 0.0, 1.2]]])    # the hand at pixel 2's surface: it may have taken it away
+    torch.testing.assert_close(clean(gen, at_2, robot_now)[0, 2], torch.tensor(1.5))
     assert clean(gen, far, robot_now, tol=0.15)[0, 1] == 0.9     # 0.1 m in front, within 0.15 m
     # An object put down at pixel 4 (hand there in frame 0) stays after the hand leaves (frame 1).
-    two = torch.cat([gen, gen])
-    tcp = torch.cat([at_4, far], 1)
-    out = clean(two, tcp, robot_now.expand(1, 2, 1, W))
+    out = clean(torch.cat([gen, gen]), torch.cat([at_4, far], 1), robot_now.expand(1, 2, 1, W))
     torch.testing.assert_close(out[:, 4], torch.tensor([0.9, 0.9]))
     torch.testing.assert_close(out[1, :3], torch.tensor([1.2, 1.0, 1.2]))
 

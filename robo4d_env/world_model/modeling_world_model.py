@@ -698,12 +698,14 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
                 xyz_out = self._snap_chunk(xyz_out, rays, lo, hi)
             if memory is not None:         # on the final (snapped) points
                 xyz_out[:, :, new] = memory.remove_ghosts(xyz_out[:, :, new], all_rm[:, idx[new]],
-                                                          all_tcp[:, idx[new]], rays[0], ghost_tol, cfg.carry_radius_m)
+                                                          all_tcp[:, idx[new]], ghost_tol, cfg.carry_radius_m)
             if robot_xyz and xyz_out is not None:
                 xyz_out = torch.where(all_rm[:, idx].unsqueeze(1), robot_x[:, :, idx], xyz_out)
             hist_rgb.append(rgb_out[:, :, new])
             # RGB-only: the XYZ history is never read (encode_pair ignores it); keep its length
             hist_xyz.append(xyz_hist[:, :, -1:].expand(-1, -1, keep, -1, -1) if xyz_out is None else xyz_out[:, :, new])
+            if memory is not None:
+                memory.update(hist_xyz[-1], all_rm[:, idx[new]])
             made += keep
         out = {"rgb": unit_to_rgb(torch.cat(hist_rgb, 2)[:, :, C:])}
         if cfg.predict_pointmap:
@@ -721,7 +723,9 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
             raise ValueError(f"tcp_world must be finite (T, 3) world metres (batched: (B, T, 3)); got "
                              f"{tuple(tcp_world.shape)}")
         all_tcp = torch.cat([torch.zeros(B, C, 3, device=tcp_world.device), tcp_world.float()], 1)
-        mem = OcclusionMemory(xyz, robot_m, valid, lambda x: unit_to_pointmap(x, lo, hi))
+        ones = torch.ones(xyz.shape[0], 1, *xyz.shape[-2:], dtype=torch.bool, device=xyz.device)
+        mem = OcclusionMemory(xyz, robot_m, valid, lambda x: unit_to_pointmap(x, lo, hi),
+                              lambda pm: pointmap_to_unit(pm, ones, lo, hi), rays)
         return mem, all_tcp, tol
 
     def _refiner(self, refine_robot: bool | None):
