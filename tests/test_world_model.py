@@ -659,5 +659,6 @@ def test_rollout_removes_arm_ghosts_only_when_given_the_hand(batch):
     torch.testing.assert_close(clean["rgb"][:, :, :1], raw["rgb"][:, :, :1], atol=255, rtol=0)   # colour untouched
     off = model.rollout(*args, **kw, tcp_world=tcp, ghost_tolerance_m=-1.0, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(off["pointmap"], raw["pointmap"])
-    with pytest.raises(ValueError, match="tcp_world"):
-        model.rollout(*args, **kw, tcp_world=tcp[:, :2])
+    for bad in (tcp[:, :2], tcp[:-1], torch.full_like(tcp, float("nan"))):
+        with pytest.raises(ValueError, match="tcp_world"):
+            model.rollout(*args, **kw, tcp_world=bad)
