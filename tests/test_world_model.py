@@ -662,3 +662,6 @@ def test_rollout_removes_arm_ghosts_only_when_given_the_hand(batch):
     for bad in (tcp[:, :2], tcp[:-1], torch.full_like(tcp, float("nan"))):
         with pytest.raises(ValueError, match="tcp_world"):
             model.rollout(*args, **kw, tcp_world=bad)
+    for field, bad in (("ghost_tolerance_m", float("nan")), ("carry_radius_m", -0.1)):
+        with pytest.raises(ValueError, match=field):
+            get_preset("tiny", **{field: bad})

@@ -128,8 +128,8 @@ class WorldModelConfig:
     # Rollout only, when the caller gives the camera and the tool-centre point of each frame: a generated
     # point in front of the remembered surface (the pixel's latest non-robot point) by more than
     # ghost_tolerance_m, and farther than carry_radius_m from the tool-centre point (objects appear in
-    # front of what was there only in the hand), is a ghost of the arm and takes the remembered point
-    # (``occlusion_memory``). None: off.
+    # front of what was there only in the hand), is a ghost of the arm and takes the remembered point; so
+    # is one behind a remembered surface the hand never came near (``occlusion_memory``). None: off.
     ghost_tolerance_m: float | None = None
     carry_radius_m: float = 0.1
     # Rollout only, when the caller gives the camera: a pixel's surface point lies on that pixel's ray,
@@ -178,11 +178,12 @@ class WorldModelConfig:
         if self.region_loss_weight < 0 or self.region_loss_dilate_px < 0:
             raise ValueError(f"region_loss_weight ({self.region_loss_weight}) and region_loss_dilate_px "
                              f"({self.region_loss_dilate_px}) must be >= 0 (0 weight: the plain loss)")
-        for name in ("ghost_tolerance_m", "carry_radius_m"):
-            v = getattr(self, name)
-            if v is not None and not (math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a distance >= 0 in metres{' or None (off)' if name[0] == 'g' else ''}; "
-                                 f"got {v}")
+        if self.ghost_tolerance_m is not None and not (math.isfinite(self.ghost_tolerance_m)
+                                                       and self.ghost_tolerance_m >= 0):
+            raise ValueError(f"ghost_tolerance_m must be a distance >= 0 in metres, or None (off); "
+                             f"got {self.ghost_tolerance_m}")
+        if not (math.isfinite(self.carry_radius_m) and self.carry_radius_m >= 0):
+            raise ValueError(f"carry_radius_m must be a distance >= 0 in metres; got {self.carry_radius_m}")
         if self.pointmap_norm not in ("workspace", "minmax"):
             raise ValueError(f"pointmap_norm must be 'workspace' or 'minmax', got {self.pointmap_norm!r}")
 
