@@ -28,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from benchmarks.common import parser, peak_rss_mb, write_results
+from robo4d_env.envs.kinema4d_env import tcp_world
 from robo4d_env.kinematics import RobotModel
 from robo4d_env.metrics import chamfer_fscore, depth_errors, psnr, ssim
 
@@ -57,15 +58,10 @@ def load_episodes(data, n_frames: int, max_episodes: int) -> list[dict]:
     for i in dict.fromkeys(pick):
         item = ds.frames(i, np.arange(n_frames))
         item["name"] = f"{ds.episodes[i].path.name}:{ds.episodes[i].name}"
-        item["tcp_world"] = tcp_world(robot, item["q_cmd"], item["T_world_base"])
+        # commanded tool-centre points, as Kinema4D-v0 computes them (for ghost removal)
+        item["tcp_world"] = torch.from_numpy(tcp_world(robot.fk(item["q_cmd"].float()), item["T_world_base"].numpy()))
         eps.append(item)
     return eps
-
-
-def tcp_world(robot: RobotModel, q_cmd: torch.Tensor, T_world_base: torch.Tensor) -> torch.Tensor:
-    """(T, 3) world-frame tool-centre points of commanded joints q_cmd (T, 7), as ``Kinema4D-v0`` computes them."""
-    T = T_world_base.float()
-    return robot.fk(q_cmd.float())[:, :3, 3] @ T[:3, :3].T + T[:3, 3]
 
 
 # --------------------------------------------------------------------------------------- methods

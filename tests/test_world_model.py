@@ -662,6 +662,8 @@ def test_rollout_removes_arm_ghosts_only_when_given_the_hand(batch):
     for bad in (tcp[:, :2], tcp[:-1], torch.full_like(tcp, float("nan"))):
         with pytest.raises(ValueError, match="tcp_world"):
             model.rollout(*args, **kw, tcp_world=bad)
+    with pytest.raises(ValueError, match="ghost_tolerance_m must be a distance"):
+        model.rollout(*args, **kw, tcp_world=tcp, ghost_tolerance_m=float("nan"))
     for field, bad in (("ghost_tolerance_m", float("nan")), ("carry_radius_m", -0.1)):
         with pytest.raises(ValueError, match=field):
             get_preset("tiny", **{field: bad})

@@ -269,6 +269,11 @@ def plan_steps(envs: list[Kinema4DEnv], actions: list) -> list[dict]:
             plan["fingers"].append(env.commander.finger_m)
     for env, plan in zip(envs, plans):
         plan["T_tcp"] = env.robot.fk(torch.stack(plan["qs"]))          # (T, 4, 4) base frame
-        T_wb = env.T_world_base
-        plan["tcp_world"] = plan["T_tcp"][:, :3, 3].numpy() @ T_wb[:3, :3].T + T_wb[:3, 3]
+        plan["tcp_world"] = tcp_world(plan["T_tcp"], env.T_world_base)
     return plans
+
+
+def tcp_world(T_tcp: torch.Tensor, T_world_base) -> np.ndarray:
+    """(T, 3) float32 world-frame tool-centre points of base-frame TCP poses T_tcp (T, 4, 4)."""
+    T_wb = np.asarray(T_world_base, dtype=np.float64)
+    return (T_tcp[:, :3, 3].double().numpy() @ T_wb[:3, :3].T + T_wb[:3, 3]).astype(np.float32)

@@ -663,8 +663,8 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
         robot_xyz = cfg.robot_points_from_kinematics if robot_points_from_kinematics is None \
             else robot_points_from_kinematics
         refiner = self._refiner(refine_robot)
-        memory, all_tcp, ghost_tol = self._occlusion_memory(hist_xyz[0], ctx_rm, ctx_valid, lo, hi, add(tcp_world),
-                                                            rays, ghost_tolerance_m, C, T)
+        memory, tcp, ghost_tol = self._occlusion_memory(hist_xyz[0], ctx_rm, ctx_valid, lo, hi, add(tcp_world), rays,
+                                                        ghost_tolerance_m, T)
         while made < T:
             idx = rollout_window_indices(cfg, C + made, C + T)
             frames = idx[:cfg.context_frames]
@@ -698,7 +698,7 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
                 xyz_out = self._snap_chunk(xyz_out, rays, lo, hi)
             if memory is not None:         # on the final (snapped) points
                 xyz_out[:, :, new] = memory.remove_ghosts(xyz_out[:, :, new], all_rm[:, idx[new]],
-                                                          all_tcp[:, idx[new]], ghost_tol, cfg.carry_radius_m)
+                                                          tcp[:, idx[new] - C], ghost_tol, cfg.carry_radius_m)
             if robot_xyz and xyz_out is not None:
                 xyz_out = torch.where(all_rm[:, idx].unsqueeze(1), robot_x[:, :, idx], xyz_out)
             hist_rgb.append(rgb_out[:, :, new])
@@ -712,21 +712,23 @@ class Kinema4DWorldModel(ModelMixin, ConfigMixin):
             out["pointmap"] = unit_to_pointmap(torch.cat(hist_xyz, 2)[:, :, C:], lo, hi)
         return {k: (v[0] if single else v).to(out_device) for k, v in out.items()}
 
-    def _occlusion_memory(self, xyz, robot_m, valid, lo, hi, tcp_world, rays, tolerance_m, C: int, T: int):
-        """(OcclusionMemory of the context frames, (B, C + T, 3) tool-centre points, tolerance) when ghost
-        removal is on and has what it needs (a 4D model, the camera and the tool-centre points); else Nones."""
+    def _occlusion_memory(self, xyz, robot_m, valid, lo, hi, tcp_world, rays, tolerance_m, T: int):
+        """(OcclusionMemory of the context frames, (B, T, 3) tool-centre points, tolerance) when ghost removal
+        is on and has what it needs (a 4D model, the camera and the tool-centre points); else Nones."""
         tol = self.wm.ghost_tolerance_m if tolerance_m is None else tolerance_m
+        if tol is not None and not math.isfinite(tol):
+            raise ValueError(f"ghost_tolerance_m must be a distance in metres (>= 0), negative to turn ghost removal "
+                             f"off, or None for the checkpoint's; got {tol}")
         if tol is None or tol < 0 or not self.wm.predict_pointmap or rays is None or tcp_world is None:
             return None, None, None
         B = xyz.shape[0]
         if tcp_world.shape != (B, T, 3) or not torch.isfinite(tcp_world).all():
             raise ValueError(f"tcp_world must be finite world metres, one point per frame to generate: ({T}, 3) "
                              f"(batched: ({B}, {T}, 3)); got {tuple(tcp_world.shape)}")
-        all_tcp = torch.cat([torch.zeros(B, C, 3, device=tcp_world.device), tcp_world.float()], 1)
         ones = torch.ones(xyz.shape[0], 1, *xyz.shape[-2:], dtype=torch.bool, device=xyz.device)
         mem = OcclusionMemory(xyz, robot_m, valid, lambda x: unit_to_pointmap(x, lo, hi),
                               lambda pm: pointmap_to_unit(pm, ones, lo, hi), rays)
-        return mem, all_tcp, tol
+        return mem, tcp_world.float(), tol
 
     def _refiner(self, refine_robot: bool | None):
         if refine_robot and self.robot_refiner is None:

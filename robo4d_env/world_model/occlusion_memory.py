@@ -57,7 +57,8 @@ class OcclusionMemory:
         for f in range(xyz.shape[2]):
             seen = ~robot_mask[:, f] if valid is None else ~robot_mask[:, f] & valid[:, f]
             hidden = robot_mask[:, f] & ~self.known & ~seen
-            self.occluder_m = torch.where(hidden, self._range_m(xyz[:, :, f]), self.occluder_m)
+            if hidden.any():
+                self.occluder_m = torch.where(hidden, self._range_m(xyz[:, :, f]), self.occluder_m)
             self.xyz = torch.where(seen[:, None], xyz[:, :, f], self.xyz)
             self.known |= seen
 
