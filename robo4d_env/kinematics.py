@@ -346,16 +346,27 @@ class GripperModel:
     servo_lag_alpha: float = 0.3
     state: float = -1.0
     finger_m: float = 0.04
+    stop_m: float | None = None     # where an object between the pads stopped the fingers; None: free
 
     def reset(self, state: float = -1.0, finger_m: float | None = None) -> None:
         self.state = float(state)
         self.finger_m = self.command_m if finger_m is None else float(finger_m)
+        self.stop_m = None
 
     def step(self, command: float) -> float:
         delta = self.speed_per_substep * self.substeps_per_control * float(np.sign(command))
         self.state = float(np.clip(self.state + delta, -1.0, 1.0))
+        if self.stop_m is not None and self.command_m > self.stop_m:
+            self.stop_m = None               # opening past the object: it is released
         self.finger_m += self.servo_lag_alpha * (self.command_m - self.finger_m)
+        if self.stop_m is not None:
+            self.finger_m = max(self.finger_m, self.stop_m)
         return self.finger_m
+
+    def hold(self, stop_m: float) -> None:
+        """An object between the pads stops them at ``stop_m`` (m per finger) until the gripper opens."""
+        self.stop_m = float(stop_m)
+        self.finger_m = max(self.finger_m, self.stop_m)
 
     @property
     def command_m(self) -> float:

@@ -216,3 +216,25 @@ def test_subset_copies_the_first_episodes_across_shards(tiny, tmp_path, capsys):
     # asking for more episodes than exist: a clear error, and no file left behind
     assert main(["data", "subset", str(tiny), "--episodes", "99", "--out", str(tmp_path / "none")]) == 2
     assert "fewer than --episodes 99" in capsys.readouterr().err and not list_shards(tmp_path / "none")
+
+
+def test_robot_fingers_of_the_data_and_a_mix_refused(tiny, tmp_path):
+    """A world model learns the finger opening its data draws: `robo4d train` reads it from the manifests
+    (commanded by default, measured with --robot-pointmap measured_fingers) and refuses a mix."""
+    from robo4d_env.data.dataset import robot_fingers
+    assert robot_fingers(tiny) == "commanded"
+    measured = tmp_path / "measured"
+    measured.mkdir()
+    manifest = json.loads((tiny / "manifest.json").read_text())
+    (measured / "manifest.json").write_text(json.dumps({**manifest, "robot_pointmap_from": "measured_fingers"}))
+    for shard in list_shards(tiny)[:1]:
+        (measured / shard.name).write_bytes(shard.read_bytes())
+    assert robot_fingers(measured) == "measured"
+    with pytest.raises(ValueError, match="mixes robot pointmaps"):
+        robot_fingers([tiny, measured])
+    from robo4d_env.world_model.configuration_world_model import get_preset
+    from robo4d_env.world_model.train import with_data_fingers
+    assert with_data_fingers(get_preset("tiny")[0], [measured]).robot_fingers == "measured"
+    with pytest.raises(ValueError, match="robot_pointmap_from must be one of"):
+        import gymnasium as gym
+        gym.make("Robo4DSim-v0", task="lift", robot_pointmap_from="measured_finger")

@@ -383,3 +383,31 @@ def test_generated_world_pointmap_has_no_arm_ghosts():
         frames[tol] = f["rgb"], int((np.abs(f["pointmap"][..., 2] - 0.9)[free] > 0.011).sum())
     assert np.array_equal(frames[None][0], frames[-1.0][0])
     assert frames[-1.0][1] > 100 and frames[None][1] < 0.05 * frames[-1.0][1]
+
+
+def test_fingers_stop_on_the_generated_cube():
+    """The expert's lift replayed in Kinema4D-v0 with grasp contact: the fingers stop on the cube of the
+    generated world near its half size, as the simulator's did (the commanded ones close fully:
+    test_grasp.py)."""
+    from robo4d_env.experts import make_expert
+    steps, chunk = 32, 8                    # the fingers close from step ~24
+    sim = gym.make("Robo4DSim-v0", task="lift", action_mode="ee_abs", terminate_on_success=False)
+    obs, _ = sim.reset(seed=11)
+    expert = make_expert(sim)
+    expert.reset()
+    actions = []
+    for _ in range(steps):
+        actions.append(expert.act(obs))
+        obs, *_ = sim.step(actions[-1])
+    sim_finger = float(obs["proprio"][7])
+    sim.close()
+    env = gym.make("Kinema4D-v0", task="lift", action_mode="ee_abs", action_chunk=chunk, grasp_contact=True,
+                   grasp_scene_tolerance_m=0.03)
+    env.reset(seed=11)
+    for t in range(0, steps, chunk):
+        obs, _, term, trunc, _ = env.step(np.stack(actions[t:t + chunk]))
+        if term or trunc:                  # a generated lift ends the episode
+            break
+    env.close()
+    assert sim_finger > 0.015
+    assert float(obs["proprio"][7]) == pytest.approx(sim_finger, abs=0.006)

@@ -664,6 +664,7 @@ def test_rollout_removes_arm_ghosts_only_when_given_the_hand(batch):
             model.rollout(*args, **kw, tcp_world=bad)
     with pytest.raises(ValueError, match="ghost_tolerance_m must be a distance"):
         model.rollout(*args, **kw, tcp_world=tcp, ghost_tolerance_m=float("nan"))
-    for field, bad in (("ghost_tolerance_m", float("nan")), ("carry_radius_m", -0.1)):
+    for field, bad in (("ghost_tolerance_m", float("nan")), ("carry_radius_m", -0.1),
+                       ("grasp_scene_tolerance_m", -0.01), ("robot_fingers", "closed")):
         with pytest.raises(ValueError, match=field):
             get_preset("tiny", **{field: bad})

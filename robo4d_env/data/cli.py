@@ -15,7 +15,7 @@ def _generate(args) -> int:
         resolution=args.resolution, perturbed_per_demo=args.perturbed_per_demo,
         episodes_per_shard=args.episodes_per_shard, extra_cameras=args.extra_cameras,
         randomize=args.randomize, camera_jitter_m=args.camera_jitter_m, max_episode_steps=args.max_steps,
-        run_to_horizon=args.run_to_horizon,
+        run_to_horizon=args.run_to_horizon, robot_pointmap_from=args.robot_pointmap_from,
         clip_frames=args.clip_frames, perturb_failed=args.perturb_failed, resume=args.resume,
         perturbation=PerturbationConfig(noise_scale=args.noise_scale))
     s = generate(cfg, progress=not args.quiet)
@@ -76,6 +76,10 @@ def add_parser(subparsers) -> None:
     g.add_argument("--max-steps", type=int, default=None, help="episode horizon (default: the task's)")
     g.add_argument("--run-to-horizon", action="store_true",
                    help="do not stop at success: every episode lasts --max-steps (long eval clips)")
+    g.add_argument("--robot-pointmap", dest="robot_pointmap_from", default=d.robot_pointmap_from,
+                   choices=("commanded", "measured", "measured_fingers"),
+                   help="robot state drawn in the robot pointmap; measured_fingers (commanded arm, fingers as "
+                        "the object stopped them) is what grasp-aware world models train on")
     g.add_argument("--perturb-failed", action="store_true", help="also perturb failed demos")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_generate)

@@ -71,6 +71,20 @@ def truncated_at_success(paths) -> list[Path]:
             and json.loads((d / MANIFEST).read_text()).get("run_to_horizon") is False]
 
 
+def robot_fingers(paths) -> str | None:
+    """The finger opening the robot pointmaps of ``paths`` show: "commanded", "measured" (manifests of
+    ``--robot-pointmap measured`` or ``measured_fingers``), or None when no shard directory has a manifest.
+    Raises ValueError when the directories disagree: one model cannot learn both."""
+    dirs = sorted({f.parent for f in expand_paths(paths)})
+    found = {d: json.loads((d / MANIFEST).read_text()).get("robot_pointmap_from", "commanded")
+             for d in dirs if (d / MANIFEST).exists()}
+    kinds = {d: "commanded" if v == "commanded" else "measured" for d, v in found.items()}
+    if len(set(kinds.values())) > 1:
+        raise ValueError(f"training data mixes robot pointmaps with commanded and measured fingers: {kinds}. "
+                         f"Regenerate one part with `robo4d data generate ... --robot-pointmap <the other's>`")
+    return next(iter(kinds.values()), None)
+
+
 def check_episode(path: Path, name: str, g: h5py.Group, cameras: tuple[str, ...]) -> None:
     """Raise MissingKeysError naming the file, the episode and the missing keys."""
     have = sorted([f"obs/{k}" for k in g.get("obs", {})] + [k for k in g if k != "obs"])

@@ -87,6 +87,7 @@ class GenerateConfig:
     run_to_horizon: bool = False          # keep recording after success (eval clips long enough for drift)
     clip_frames: int = 17                 # clip length recorded for loaders (clipping is at load time)
     perturb_failed: bool = False          # also perturb failed demos (tests with short horizons)
+    robot_pointmap_from: str = "commanded"   # or "measured_fingers": the grasp shows (SimEnvConfig)
     resume: bool = False
     perturbation: PerturbationConfig = field(default_factory=PerturbationConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -113,7 +114,7 @@ def env_kwargs(cfg: GenerateConfig) -> dict:
     rand = RandomizationConfig(camera_jitter_m=cfg.camera_jitter_m) if cfg.randomize else None
     return dict(task=cfg.task, action_mode="ee_abs", resolution=cfg.resolution,
                 n_shell_cameras=cfg.extra_cameras, randomization=rand, horizon=cfg.max_episode_steps,
-                terminate_on_success=not cfg.run_to_horizon)
+                terminate_on_success=not cfg.run_to_horizon, robot_pointmap_from=cfg.robot_pointmap_from)
 
 
 def env_args(cfg: GenerateConfig) -> dict:

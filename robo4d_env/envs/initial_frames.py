@@ -41,7 +41,14 @@ def from_dataset(paths, index: int, camera: str = "main") -> dict:
         return {"rgb": obs[camera_key(camera, "rgb")][0], "pointmap": pm.astype(np.float32), "valid": valid,
                 "K": np.asarray(g.attrs[f"{camera}_K"]), "T_world_cam": T_wc,
                 "T_world_base": np.asarray(g.attrs["T_world_base"]), "q_arm": obs["q_cmd"][0].astype(np.float32),
-                "finger_m": float(obs["finger_cmd"][0]), "gripper_state": 0.0}
+                "finger_m": float(obs["finger_cmd"][0]), "gripper_state": gripper_state(float(obs["finger_cmd"][0]))}
+
+
+def gripper_state(finger_m: float) -> float:
+    """The gripper command state (-1 open .. 1 closed) whose set-point is ``finger_m``, so that an episode
+    restored from a dataset does not start with its fingers drifting (``kinematics.GripperModel``)."""
+    from robo4d_env.kinematics import RobotConfig
+    return float(np.clip(1.0 - 2.0 * finger_m / RobotConfig().finger_open_m, -1.0, 1.0))
 
 
 def from_user_image(rgb, K, T_world_cam, T_world_base, q_arm, depth=None, finger_m: float = 0.04,
@@ -77,4 +84,4 @@ def from_user_image(rgb, K, T_world_cam, T_world_base, q_arm, depth=None, finger
         pm = unproject_depth(np.where(valid, depth, 0.0), K)
     return {"rgb": rgb, "pointmap": pm, "valid": valid, "K": K, "T_world_cam": T_wc,
             "T_world_base": np.asarray(T_world_base, dtype=np.float64),
-            "q_arm": np.asarray(q_arm, dtype=np.float32), "finger_m": float(finger_m), "gripper_state": 0.0}
+            "q_arm": np.asarray(q_arm, dtype=np.float32), "finger_m": float(finger_m), "gripper_state": gripper_state(finger_m)}

@@ -15,6 +15,7 @@ import torch
 
 from robo4d_env.envs import initial_frames
 from robo4d_env.envs.control import ActionConfig, Commander, action_space, check_action, step_commanders
+from robo4d_env.envs.grasp import GraspConfig, SceneMemory, stop_on_scene
 from robo4d_env.envs.observation import observation_space, proprio_vector, proprio_vectors, stack_frames
 from robo4d_env.envs.tasks import get_task
 from robo4d_env.kinematics import RobotConfig, RobotModel
@@ -45,6 +46,10 @@ class GenEnvConfig:
     snap_to_camera_rays: bool | None = None  # None: the checkpoint's (generated points onto their pixel rays)
     refine_robot: bool | None = None         # None: on when the checkpoint has a robot refiner (robot_refiner/)
     ghost_tolerance_m: float | None = None   # None: the checkpoint's (arm ghosts out of the world pointmap); < 0: off
+    grasp_contact: bool | None = None        # stop the fingers on the generated object (envs/grasp.py); None: when
+                                             # the checkpoint learned measured fingers (WorldModelConfig.robot_fingers)
+    grasp_scene_tolerance_m: float | None = None   # None: the checkpoint's; < 0: every generated point counts
+    grasp: GraspConfig = field(default_factory=GraspConfig)
     render_mode: str | None = None
     device: str = "cpu"                      # the world model and the robot renderer ("cuda" on a GPU)
     robot: RobotConfig = field(default_factory=RobotConfig)
@@ -81,6 +86,12 @@ class Kinema4DEnv(gym.Env):
         self.action_space = action_space(self.action_cfg, self.robot)
         self.observation_space = observation_space(cfg.resolution, cfg.resolution, [])
         self.commander = Commander(self.robot, self.action_cfg)
+        self.grasp_contact = cfg.grasp_contact if cfg.grasp_contact is not None else \
+            getattr(self.model.wm, "robot_fingers", "commanded") == "measured"
+        self._scene: SceneMemory | None = None
+        tol = cfg.grasp_scene_tolerance_m if cfg.grasp_scene_tolerance_m is not None else \
+            getattr(self.model.wm, "grasp_scene_tolerance_m", None)
+        self._scene_tolerance_m = None if tol is None or tol < 0 else float(tol)
         self.success_tracker = SuccessTracker(cfg.task, cfg.detector)
         self._sim = None
         self._generator = torch.Generator()
@@ -113,6 +124,8 @@ class Kinema4DEnv(gym.Env):
         first = {"rgb": frame["rgb"], "pointmap": frame["pointmap"], "valid": frame["valid"],
                  "robot_pointmap": rpm[0], "robot_mask": rmask[0]}
         self._history, self._t, self._done = [first], 0, False
+        self._scene = SceneMemory(self._world_np(first["pointmap"]), first["valid"], first["robot_mask"],
+                                  self._scene_tolerance_m)
         self.success_tracker.reset(reference={**first, "T_world_cam": self.T_world_cam})
         obs = self._obs(first)
         return obs, {"is_success": False, "cameras": {"main": {"K": self.K.copy(),
@@ -136,6 +149,7 @@ class Kinema4DEnv(gym.Env):
         T_tcp, tcp = plan["T_tcp"], plan["tcp_world"]
         for i, fr in enumerate(frames):
             kept.append(fr)
+            self._scene.update(self._world_np(fr["pointmap"]), fr["valid"], fr["robot_mask"])
             self._t += 1
             success = self.success_tracker.update({**fr, "T_world_cam": self.T_world_cam, "finger_m": fingers[i],
                                                    "tcp_world": tcp[i]})
@@ -185,6 +199,21 @@ class Kinema4DEnv(gym.Env):
             torch.stack(qs), torch.tensor(fingers, dtype=torch.float32),
             torch.as_tensor(self.T_cam_base).expand(n, 4, 4), torch.as_tensor(self.K).expand(n, 3, 3), res, res)
         return pm.numpy(), mask.numpy()
+
+    def _world_np(self, pm_cam: np.ndarray) -> np.ndarray:
+        """(H, W, 3) camera-frame points -> world frame, float32 metres."""
+        T = np.asarray(self.T_world_cam, np.float64)
+        return (np.asarray(pm_cam, np.float64) @ T[:3, :3].T + T[:3, 3]).astype(np.float32)
+
+    def check_grasp(self, reach_m: float) -> None:
+        """After a control step that closed the fingers from ``reach_m``: stop them where they meet an
+        object of the world the env remembers (``envs/grasp.py``). They stay there until the gripper opens."""
+        gripper = self.commander.gripper
+        if not self.grasp_contact or gripper.stop_m is not None or gripper.finger_m >= reach_m:
+            return                       # nothing to decide: spares the FK
+        T_world_tcp = np.asarray(self.T_world_base, np.float64) @ \
+            self.robot.fk(self.commander.q_cmd[None])[0].double().numpy()
+        stop_on_scene(gripper, self._scene, T_world_tcp, reach_m, self.task.table_center_m[2], self.config.grasp)
 
     def _to_world(self, pm_cam: np.ndarray, mask: np.ndarray) -> torch.Tensor:
         T = torch.as_tensor(self.T_world_cam, dtype=torch.float32)
@@ -262,8 +291,10 @@ def plan_steps(envs: list[Kinema4DEnv], actions: list) -> list[dict]:
         checked.append(check_action(action, env.action_space))
     plans = [{"qs": [], "fingers": [], "cinfos": [], "clipped": clipped} for _, clipped in checked]
     for t in range(len(checked[0][0])):
+        reach = [e.commander.finger_m for e in envs]
         infos = step_commanders([e.commander for e in envs], [acts[t] for acts, _ in checked])
-        for env, plan, info in zip(envs, plans, infos):
+        for env, plan, info, reach_m in zip(envs, plans, infos, reach):
+            env.check_grasp(reach_m)
             plan["cinfos"].append(info)
             plan["qs"].append(env.commander.q_cmd.clone())
             plan["fingers"].append(env.commander.finger_m)

@@ -30,7 +30,10 @@ class SimEnvConfig:
     horizon: int | None = None                   # control steps before truncation; None: the task's
                                                  # (gym.make's max_episode_steps counts env steps instead)
     terminate_on_success: bool = True            # False: run to the horizon (long clips for drift benchmarks)
-    robot_pointmap_from: str = "commanded"       # "commanded" (as Kinema4D-v0 does) or "measured"
+    # "commanded" arm and fingers; "measured" both; "measured_fingers": commanded arm, measured fingers. A
+    # grasp shows only in the measured fingers (stopped by the object), so world models train on that one
+    # and Kinema4D-v0 stops its fingers on the generated object (``envs/grasp.py``).
+    robot_pointmap_from: str = "commanded"
     sim_robot_segmentation: bool = False         # also render the simulator's robot mask into info
     render_observations: bool = True             # False: images are left zero (fast physics-only rollouts)
     render_mode: str | None = None
@@ -40,6 +43,9 @@ class SimEnvConfig:
     controller: ControllerConfig = field(default_factory=ControllerConfig)
 
 
+ROBOT_POINTMAP_SOURCES = ("commanded", "measured", "measured_fingers")
+
+
 class Robo4DSimEnv(gym.Env):
     """Observation: rgb, pointmap, valid, robot_pointmap, robot_mask, proprio (+ views). See DESIGN.md."""
 
@@ -47,8 +53,9 @@ class Robo4DSimEnv(gym.Env):
 
     def __init__(self, config: SimEnvConfig | None = None, **kwargs):
         cfg = self.config = config or SimEnvConfig(**kwargs)
-        if cfg.robot_pointmap_from not in ("commanded", "measured"):
-            raise ValueError("robot_pointmap_from must be 'commanded' or 'measured'")
+        if cfg.robot_pointmap_from not in ROBOT_POINTMAP_SOURCES:
+            raise ValueError(f"robot_pointmap_from must be one of {ROBOT_POINTMAP_SOURCES}, "
+                             f"got {cfg.robot_pointmap_from!r}")
         if cfg.render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {cfg.render_mode!r}")
         self.task = get_task(cfg.task)
@@ -149,10 +156,11 @@ class Robo4DSimEnv(gym.Env):
                 "T_world_base": self.T_world_base.copy()}
 
     def _robot_state(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.config.robot_pointmap_from == "commanded":
-            return self.commander.q_cmd, torch.tensor(self.commander.finger_m)
-        return (torch.as_tensor(self.backend.joint_pos(), dtype=torch.float32),
-                torch.tensor(float(self.backend.finger_qpos()[0])))
+        source = self.config.robot_pointmap_from
+        q = self.commander.q_cmd if source != "measured" else \
+            torch.as_tensor(self.backend.joint_pos(), dtype=torch.float32)
+        finger = self.commander.finger_m if source == "commanded" else float(self.backend.finger_qpos()[0])
+        return q, torch.tensor(finger)
 
     def _observe(self) -> tuple[dict, dict]:
         if not self.config.render_observations:

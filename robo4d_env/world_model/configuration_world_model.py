@@ -137,6 +137,15 @@ class WorldModelConfig:
     # along the ray. On the VAE's held-out round trips this cuts the median point error by a third
     # (3.4 -> 2.3 cm); benchmarks.world_model --snap-to-rays measures it on whole rollouts.
     snap_to_camera_rays: bool = True
+    # The finger opening drawn in the robot pointmaps the model trained on: "commanded" (the fingers close
+    # fully, grasp or not) or "measured" (an object between them stops them; `robo4d data generate
+    # --robot-pointmap measured_fingers`). Kinema4D-v0 follows it: with "measured" it stops its fingers
+    # where they meet the generated world (``envs/grasp.py``), so the model sees whether a grasp holds.
+    robot_fingers: str = "commanded"
+    # Rollout only, for that grasp test: the env's memory of the scene takes a generated point only where it
+    # moved farther than this from the remembered one; below, the difference is this generator's XYZ noise,
+    # not a moved object. None: every generated point.
+    grasp_scene_tolerance_m: float | None = None
     # ---- LoRA (peft), the pretrained path only
     lora_rank: int | None = None
     lora_alpha: int | None = None            # None: = rank
@@ -184,6 +193,12 @@ class WorldModelConfig:
                              f"got {self.ghost_tolerance_m}")
         if not (math.isfinite(self.carry_radius_m) and self.carry_radius_m >= 0):
             raise ValueError(f"carry_radius_m must be a distance >= 0 in metres; got {self.carry_radius_m}")
+        if self.grasp_scene_tolerance_m is not None and not (math.isfinite(self.grasp_scene_tolerance_m)
+                                                             and self.grasp_scene_tolerance_m >= 0):
+            raise ValueError(f"grasp_scene_tolerance_m must be a distance >= 0 in metres, or None (off); "
+                             f"got {self.grasp_scene_tolerance_m}")
+        if self.robot_fingers not in ("commanded", "measured"):
+            raise ValueError(f"robot_fingers must be 'commanded' or 'measured', got {self.robot_fingers!r}")
         if self.pointmap_norm not in ("workspace", "minmax"):
             raise ValueError(f"pointmap_norm must be 'workspace' or 'minmax', got {self.pointmap_norm!r}")
 

@@ -106,6 +106,16 @@ def warn_if_truncated(data) -> None:
                       f"N at least the rollout horizon.", UserWarning, stacklevel=3)
 
 
+def with_data_fingers(cfg: WorldModelConfig, data) -> WorldModelConfig:
+    """``cfg`` with ``robot_fingers`` read from the data's manifests, so that Kinema4D-v0 draws the fingers
+    as the model learned them (a torch Dataset, or shards without manifests, keep the config's)."""
+    if isinstance(data, torch.utils.data.Dataset):
+        return cfg
+    from robo4d_env.data.dataset import robot_fingers
+    fingers = robot_fingers(data)
+    return cfg if fingers is None else dataclasses.replace(cfg, robot_fingers=fingers)
+
+
 # --------------------------------------------------------------------------------------- checkpoints
 def atomic_dir(final: Path, write) -> Path:
     """Call ``write(tmp_dir)`` then move tmp_dir to ``final`` (replacing it)."""
@@ -291,6 +301,7 @@ def train(model_cfg: WorldModelConfig, train_cfg: TrainingConfig, data, out: str
     accelerator = Accelerator(mixed_precision=train_cfg.mixed_precision)
     if accelerator.is_main_process:
         warn_if_truncated(data)
+    model_cfg = with_data_fingers(model_cfg, data)
     dataset = make_dataset(data, model_cfg, train_cfg.windows, train_cfg.window_known_stride,
                            train_cfg.holdout_episodes)
     # on the accelerator's device before the latent cache, which then encodes on the GPU too
