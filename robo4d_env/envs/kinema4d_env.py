@@ -124,8 +124,9 @@ class Kinema4DEnv(gym.Env):
         first = {"rgb": frame["rgb"], "pointmap": frame["pointmap"], "valid": frame["valid"],
                  "robot_pointmap": rpm[0], "robot_mask": rmask[0]}
         self._history, self._t, self._done = [first], 0, False
-        self._scene = SceneMemory(self._world_np(first["pointmap"]), first["valid"], first["robot_mask"],
-                                  self._scene_tolerance_m)
+        if self.grasp_contact:           # the scene the closing fingers may meet
+            self._scene = SceneMemory(self._world_np(first["pointmap"]), first["valid"], first["robot_mask"],
+                                      self._scene_tolerance_m)
         self.success_tracker.reset(reference={**first, "T_world_cam": self.T_world_cam})
         obs = self._obs(first)
         return obs, {"is_success": False, "cameras": {"main": {"K": self.K.copy(),
@@ -149,7 +150,8 @@ class Kinema4DEnv(gym.Env):
         T_tcp, tcp = plan["T_tcp"], plan["tcp_world"]
         for i, fr in enumerate(frames):
             kept.append(fr)
-            self._scene.update(self._world_np(fr["pointmap"]), fr["valid"], fr["robot_mask"])
+            if self.grasp_contact:
+                self._scene.update(self._world_np(fr["pointmap"]), fr["valid"], fr["robot_mask"])
             self._t += 1
             success = self.success_tracker.update({**fr, "T_world_cam": self.T_world_cam, "finger_m": fingers[i],
                                                    "tcp_world": tcp[i]})
