@@ -58,14 +58,16 @@ def main():
                 t = min(a.frame, len(p) - 1)
                 rows.append({"episode": f"{f}:{n}", "success": bool(g.attrs["success"]), "pred_m": float(p[t]),
                              "meas_m": float(meas[t]), "cmd_m": float(g["obs/finger_cmd"][t]),
-                             "mae_m": float(np.abs(p - meas).mean())})
+                             "mae_m": float(np.abs(p - meas).mean()),
+                             "held_frames_agree": float(((p > a.held_m) == (meas > a.held_m)).mean())})
     s = np.array([r["success"] for r in rows]); pr = np.array([r["pred_m"] for r in rows])
     me = np.array([r["meas_m"] for r in rows])
     out = {"episodes": len(rows), "successes": int(s.sum()), "frame": a.frame,
            "held_agreement": float(((pr > a.held_m) == (me > a.held_m)).mean()),
            "auc_success_pred": auc(s, pr), "auc_success_meas": auc(s, me),
            "held_pred_given_success": int((pr[s] > a.held_m).sum()), "held_pred_given_fail": int((pr[~s] > a.held_m).sum()),
-           "mean_abs_err_m": float(np.mean([r["mae_m"] for r in rows])), "episodes_detail": rows}
+           "mean_abs_err_m": float(np.mean([r["mae_m"] for r in rows])),
+           "held_frames_agreement": float(np.mean([r["held_frames_agree"] for r in rows])), "episodes_detail": rows}
     print(json.dumps({k: v for k, v in out.items() if k != "episodes_detail"}, indent=1))
     if a.out:
         json.dump(out, open(a.out, "w"), indent=1)
