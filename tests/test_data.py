@@ -160,6 +160,10 @@ def test_kill_and_resume(tmp_path):
         proc.wait()
     assert list_shards(out), "the first shard should have completed before the kill"
     assert main(args) == 2                       # without --resume: refuses to touch the dataset
+    # a manifest written before a setting existed (here robot_pointmap_from) resumes with that setting's default
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest.pop("robot_pointmap_from")
+    (out / "manifest.json").write_text(json.dumps(manifest))
     assert main([*args, "--resume"]) == 0
     names = []
     for p in list_shards(out):

@@ -411,3 +411,5 @@ def test_fingers_stop_on_the_generated_cube():
     env.close()
     assert sim_finger > 0.015
     assert float(obs["proprio"][7]) == pytest.approx(sim_finger, abs=0.006)
+    with pytest.raises(ValueError, match="grasp_scene_tolerance_m must be a distance"):
+        gym.make("Kinema4D-v0", task="lift", grasp_scene_tolerance_m=float("nan"))

@@ -343,7 +343,8 @@ def validate(cfg: GenerateConfig) -> list[int]:
     manifest = out / MANIFEST
     existing = [s for s in range(cfg.n_shards) if shard_path(cfg, s).exists()]
     if manifest.exists():
-        old = json.loads(manifest.read_text())
+        # a field the manifest lacks was added after it was written, when the data had its default
+        old = {**json.loads(json.dumps(GenerateConfig().manifest())), **json.loads(manifest.read_text())}
         if not cfg.resume:
             raise FileExistsError(f"{out} already holds a dataset ({MANIFEST}); pass --resume to continue "
                                   "it or choose another --out")

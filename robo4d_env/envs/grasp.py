@@ -43,9 +43,8 @@ class SceneMemory:
         (``WorldModelConfig.grasp_scene_tolerance_m``). None: every later point replaces it."""
         self.points = np.zeros(pointmap_world.shape, np.float32)
         self.known = np.zeros(valid.shape, bool)
-        self.update_tolerance_m = None
-        self.update(pointmap_world, valid, robot_mask)
         self.update_tolerance_m = update_tolerance_m
+        self.update(pointmap_world, valid, robot_mask)     # nothing known yet: every seen pixel is taken
 
     def update(self, pointmap_world: np.ndarray, valid: np.ndarray, robot_mask: np.ndarray) -> None:
         seen = np.asarray(valid, bool) & ~np.asarray(robot_mask, bool) & np.isfinite(pointmap_world).all(-1)

@@ -87,10 +87,13 @@ class Kinema4DEnv(gym.Env):
         self.observation_space = observation_space(cfg.resolution, cfg.resolution, [])
         self.commander = Commander(self.robot, self.action_cfg)
         self.grasp_contact = cfg.grasp_contact if cfg.grasp_contact is not None else \
-            getattr(self.model.wm, "robot_fingers", "commanded") == "measured"
+            self.model.wm.robot_fingers == "measured"
         self._scene: SceneMemory | None = None
         tol = cfg.grasp_scene_tolerance_m if cfg.grasp_scene_tolerance_m is not None else \
-            getattr(self.model.wm, "grasp_scene_tolerance_m", None)
+            self.model.wm.grasp_scene_tolerance_m
+        if tol is not None and not np.isfinite(tol):
+            raise ValueError(f"grasp_scene_tolerance_m must be a distance in metres (>= 0), negative for every "
+                             f"generated point, or None for the checkpoint's; got {tol}")
         self._scene_tolerance_m = None if tol is None or tol < 0 else float(tol)
         self.success_tracker = SuccessTracker(cfg.task, cfg.detector)
         self._sim = None
@@ -125,8 +128,8 @@ class Kinema4DEnv(gym.Env):
                  "robot_pointmap": rpm[0], "robot_mask": rmask[0]}
         self._history, self._t, self._done = [first], 0, False
         if self.grasp_contact:           # the scene the closing fingers may meet
-            self._scene = SceneMemory(self._world_np(first["pointmap"]), first["valid"], first["robot_mask"],
-                                      self._scene_tolerance_m)
+            self._scene = SceneMemory(self._to_world(first["pointmap"], first["valid"]).numpy(), first["valid"],
+                                      first["robot_mask"], self._scene_tolerance_m)
         self.success_tracker.reset(reference={**first, "T_world_cam": self.T_world_cam})
         obs = self._obs(first)
         return obs, {"is_success": False, "cameras": {"main": {"K": self.K.copy(),
@@ -151,7 +154,8 @@ class Kinema4DEnv(gym.Env):
         for i, fr in enumerate(frames):
             kept.append(fr)
             if self.grasp_contact:
-                self._scene.update(self._world_np(fr["pointmap"]), fr["valid"], fr["robot_mask"])
+                world = self._to_world(fr["pointmap"], fr["valid"]).numpy()
+                self._scene.update(world, fr["valid"], fr["robot_mask"])
             self._t += 1
             success = self.success_tracker.update({**fr, "T_world_cam": self.T_world_cam, "finger_m": fingers[i],
                                                    "tcp_world": tcp[i]})
@@ -201,11 +205,6 @@ class Kinema4DEnv(gym.Env):
             torch.stack(qs), torch.tensor(fingers, dtype=torch.float32),
             torch.as_tensor(self.T_cam_base).expand(n, 4, 4), torch.as_tensor(self.K).expand(n, 3, 3), res, res)
         return pm.numpy(), mask.numpy()
-
-    def _world_np(self, pm_cam: np.ndarray) -> np.ndarray:
-        """(H, W, 3) camera-frame points -> world frame, float32 metres."""
-        T = np.asarray(self.T_world_cam, np.float64)
-        return (np.asarray(pm_cam, np.float64) @ T[:3, :3].T + T[:3, 3]).astype(np.float32)
 
     def check_grasp(self, reach_m: float) -> None:
         """After a control step that closed the fingers from ``reach_m``: stop them where they meet an

@@ -187,16 +187,12 @@ class WorldModelConfig:
         if self.region_loss_weight < 0 or self.region_loss_dilate_px < 0:
             raise ValueError(f"region_loss_weight ({self.region_loss_weight}) and region_loss_dilate_px "
                              f"({self.region_loss_dilate_px}) must be >= 0 (0 weight: the plain loss)")
-        if self.ghost_tolerance_m is not None and not (math.isfinite(self.ghost_tolerance_m)
-                                                       and self.ghost_tolerance_m >= 0):
-            raise ValueError(f"ghost_tolerance_m must be a distance >= 0 in metres, or None (off); "
-                             f"got {self.ghost_tolerance_m}")
-        if not (math.isfinite(self.carry_radius_m) and self.carry_radius_m >= 0):
-            raise ValueError(f"carry_radius_m must be a distance >= 0 in metres; got {self.carry_radius_m}")
-        if self.grasp_scene_tolerance_m is not None and not (math.isfinite(self.grasp_scene_tolerance_m)
-                                                             and self.grasp_scene_tolerance_m >= 0):
-            raise ValueError(f"grasp_scene_tolerance_m must be a distance >= 0 in metres, or None (off); "
-                             f"got {self.grasp_scene_tolerance_m}")
+        for name, off_allowed in (("ghost_tolerance_m", True), ("carry_radius_m", False),
+                                  ("grasp_scene_tolerance_m", True)):
+            value = getattr(self, name)
+            if (value is not None or not off_allowed) and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a distance >= 0 in metres{', or None (off)' if off_allowed else ''}; "
+                                 f"got {value}")
         if self.robot_fingers not in ("commanded", "measured"):
             raise ValueError(f"robot_fingers must be 'commanded' or 'measured', got {self.robot_fingers!r}")
         if self.pointmap_norm not in ("workspace", "minmax"):
