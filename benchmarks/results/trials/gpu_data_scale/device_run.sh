@@ -15,6 +15,9 @@ VARIANTS=${VARIANTS:-"kinema4d rgb_only action"}
 # used as is at RES 64, or as the start of the VAE_STEPS run (VAE_ARGS: more train-vae flags, e.g.
 # "--object-loss-weight 10 --dynamic-loss-weight 10").
 RES=${RES:-64}; VAE_STEPS=${VAE_STEPS:-0}; VAE_BATCH=${VAE_BATCH:-8}; SET=${SET:-}; VAE_DIR=${VAE_DIR:-}; VAE_ARGS=${VAE_ARGS:-}
+# ROBOT_POINTMAP: how the data draw the fingers (commanded | measured_fingers: the simulator's opening, so a grasp
+# shows; ../grasp_contact). DECIDE=1 adds the grasp-decision checks of stop 27 (../grasp_decision) at the end.
+ROBOT_POINTMAP=${ROBOT_POINTMAP:-commanded}; DECIDE=${DECIDE:-1}
 mkdir -p $W $OUT
 if [ -z "${LOCAL:-}" ]; then
   for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
@@ -31,10 +34,10 @@ stamp start; nvidia-smi -L 2>/dev/null
 python3 -c "import gymnasium as gym, robo4d_env; e = gym.make('Robo4DSim-v0', task='lift'); e.reset(seed=0); print('sim ok')" || exit 1
 # 1. data: train seeds 0..SCENES-1 (the shipped model's 20 are 0..19), held-out eval seeds 10000..10003
 ls $W/lift_eval/*.hdf5 >/dev/null 2>&1 || { rm -rf $W/lift_eval; $R data generate --task lift --split eval --episodes 4 --workers 4 --episodes-per-shard 2 \
-  --out $W/lift_eval --no-randomize --run-to-horizon --max-steps 48 --resolution $RES --quiet; } &
+  --out $W/lift_eval --no-randomize --run-to-horizon --max-steps 48 --resolution $RES --robot-pointmap $ROBOT_POINTMAP --quiet; } &
 ls $W/lift_train/*.hdf5 >/dev/null 2>&1 || { rm -rf $W/lift_train; timeout $GEN_TIMEOUT $R data generate --task lift --episodes $SCENES \
   --workers $((WORKERS - 4)) --episodes-per-shard 5 --out $W/lift_train --no-randomize --run-to-horizon --max-steps 48 \
-  --resolution $RES --quiet; }; wait   # to the horizon: cut at success, no lift is ever held up (../dit_fit)
+  --resolution $RES --robot-pointmap $ROBOT_POINTMAP --quiet; }; wait   # to the horizon: cut at success, no lift is ever held up (../dit_fit)
 ls $W/lift_train/*.hdf5 $W/lift_eval/*.hdf5 >/dev/null || exit 1
 stamp "data: $(ls $W/lift_train/*.hdf5 | wc -l) train shards, $(ls $W/lift_eval/*.hdf5 | wc -l) eval shards"
 # 2. the VAE (the shipped one, or trained here); the latent cache, built once and shared by the three methods
@@ -77,6 +80,17 @@ M=""; for v in $VARIANTS; do M="$M --method $v=$W/$v/model"; done
 python3 -m benchmarks.world_model --out $OUT/wm.json --data $W/lift_eval $M --episodes $EVAL_EPISODES \
   --threads 8 --device $DEVICE --no-extras --artifacts $W/artifacts > $W/bench.log 2>&1 || tail -30 $W/bench.log
 stamp "benchmark done"
+# 6. does the model decide grasps? (kinema4d, refiner on; ../grasp_decision/README.md): from frame 0, and from true
+# frames up to 36 (the env's chunk boundary after the grasp), lifts found / false fires / AUC; cube mass per frame
+if [ "$DECIDE" = 1 ] && [ -d $W/kinema4d/model ]; then
+  python3 benchmarks/results/trials/vae_encoder/oracle_vae.py --checkpoint $W/kinema4d/model --dit --refine-robot \
+    --data $W/lift_eval --out $OUT/decide_frame0.json > $W/decide0.log 2>&1 || tail -5 $W/decide0.log
+  python3 benchmarks/results/trials/dit_fit/teacher_forced.py --checkpoint $W/kinema4d/model --data $W/lift_eval \
+    --start 36 --out $OUT/decide_tf36.json > $W/decide36.log 2>&1 || tail -5 $W/decide36.log
+  python3 benchmarks/results/trials/grasp_decision/mass_curve.py --checkpoint $W/kinema4d/model --data $W/lift_eval \
+    --out $OUT/mass_curve.json > $W/mass_curve.log 2>&1 || tail -5 $W/mass_curve.log
+  stamp "grasp decision: $(grep -h 'min mass left' $W/decide0.log | tail -1)"
+fi
 tar czf $OUT/small.tar.gz -C $W --exclude='*/model/diffusion_pytorch_model.safetensors' --exclude='*latent_cache*' \
   --exclude='*/checkpoint*' $VARIANTS $(cd $W && ls *.log) artifacts
 stamp end
