@@ -24,6 +24,20 @@ from robo4d_env.kinematics import RobotModel  # noqa: E402
 T = 48
 
 
+def true_and_generated(model, robot, ep, start: int, refine_robot: bool):
+    """Detector inputs (``oracle_vae.frames``) of frames 0..T: the truth, and the truth up to ``start`` followed by
+    the model's rollout from it (generator seed 0)."""
+    c, fut = slice(0, start + 1), slice(start + 1, T + 1)
+    gen = model.rollout(ep["rgb"][c], ep["pointmap"][c], ep["robot_pointmap"][fut], ep["robot_mask"][fut],
+                        context_valid=ep["valid"][c], context_robot_pointmap=ep["robot_pointmap"][c],
+                        context_robot_mask=ep["robot_mask"][c], generator=torch.Generator().manual_seed(0),
+                        camera_K=ep["K"], T_world_cam=ep["T_world_cam"], refine_robot=refine_robot)
+    gen = {k: v.numpy() for k, v in gen.items()}
+    T_wb = ep["T_world_base"].numpy()
+    tcp = robot.fk(ep["q_cmd"][:T + 1].float())[:, :3, 3].numpy() @ T_wb[:3, :3].T + T_wb[:3, 3]
+    return frames(ep, tcp, T), frames(ep, tcp, T, gen, start)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--checkpoint", required=True)
@@ -36,15 +50,7 @@ def main():
     torch.set_num_threads(2)
     model, eps, robot, rows = load_model(a.checkpoint), load_episodes([a.data], T + 1, a.episodes), RobotModel(), []
     for ep in tqdm(eps, desc="teacher-forced rollouts"):
-        c, fut = slice(0, a.start + 1), slice(a.start + 1, T + 1)
-        gen = model.rollout(ep["rgb"][c], ep["pointmap"][c], ep["robot_pointmap"][fut], ep["robot_mask"][fut],
-                            context_valid=ep["valid"][c], context_robot_pointmap=ep["robot_pointmap"][c],
-                            context_robot_mask=ep["robot_mask"][c], generator=torch.Generator().manual_seed(0),
-                            camera_K=ep["K"], T_world_cam=ep["T_world_cam"], refine_robot=False)
-        gen = {k: v.numpy() for k, v in gen.items()}
-        T_wb = ep["T_world_base"].numpy()
-        tcp = robot.fk(ep["q_cmd"][:T + 1].float())[:, :3, 3].numpy() @ T_wb[:3, :3].T + T_wb[:3, 3]
-        gt, tf = frames(ep, tcp, T), frames(ep, tcp, T, gen, a.start)
+        gt, tf = true_and_generated(model, robot, ep, a.start, refine_robot=False)
         rows.append({"name": ep["name"], "success": bool(ep["success"]), "gt": detect(gt, a.frac), "tf": detect(tf, a.frac),
                      "gt_min_mass_left": min_mass_left(gt), "tf_min_mass_left": min_mass_left(tf)})
     summary = {}

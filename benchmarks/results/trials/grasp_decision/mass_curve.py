@@ -17,14 +17,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vae_encoder"))
-from oracle_vae import frames  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dit_fit"))
+from teacher_forced import T, true_and_generated  # noqa: E402
 
 from benchmarks.world_model import load_episodes, load_model  # noqa: E402
 from robo4d_env.kinematics import RobotModel  # noqa: E402
 from robo4d_env.success import _mass_left, _resting_cube, _robot, detector_config, world_points  # noqa: E402
 
-T = 48
 
 
 def curve(fs) -> list:
@@ -50,6 +49,8 @@ def heights(fs) -> list:
 
 def medians(rows, key, success):
     arr = np.array([[np.nan if v is None else v for v in r[key]] for r in rows if r["success"] == success])
+    if arr.size == 0:                   # no episode of this kind (a small --episodes)
+        return [None] * T
     return [None if np.all(np.isnan(c)) else float(np.nanmedian(c)) for c in arr.T]
 
 
@@ -65,17 +66,9 @@ def main():
     torch.set_num_threads(2)
     model, eps, robot, rows = load_model(a.checkpoint), load_episodes([a.data], T + 1, a.episodes), RobotModel(), []
     for ep in tqdm(eps, desc="rollouts"):
-        c, fut = slice(0, a.start + 1), slice(a.start + 1, T + 1)
-        gen = model.rollout(ep["rgb"][c], ep["pointmap"][c], ep["robot_pointmap"][fut], ep["robot_mask"][fut],
-                            context_valid=ep["valid"][c], context_robot_pointmap=ep["robot_pointmap"][c],
-                            context_robot_mask=ep["robot_mask"][c], generator=torch.Generator().manual_seed(0),
-                            camera_K=ep["K"], T_world_cam=ep["T_world_cam"], refine_robot=a.refine_robot == "on")
-        gen = {k: v.numpy() for k, v in gen.items()}
-        T_wb = ep["T_world_base"].numpy()
-        tcp = robot.fk(ep["q_cmd"][:T + 1].float())[:, :3, 3].numpy() @ T_wb[:3, :3].T + T_wb[:3, 3]
-        rows.append({"name": ep["name"], "success": bool(ep["success"]), "gt": curve(frames(ep, tcp, T)),
-                     "gen": curve(frames(ep, tcp, T, gen, a.start)),
-                     "gt_height_m": heights(frames(ep, tcp, T)), "gen_height_m": heights(frames(ep, tcp, T, gen, a.start))})
+        gt, gen = true_and_generated(model, robot, ep, a.start, refine_robot=a.refine_robot == "on")
+        rows.append({"name": ep["name"], "success": bool(ep["success"]), "gt": curve(gt), "gen": curve(gen),
+                     "gt_height_m": heights(gt), "gen_height_m": heights(gen)})
     summary = {f"{src}_{kind}": medians(rows, src, kind == "lifted") for src in ("gt", "gen") for kind in ("lifted", "failed")}
     height = {f"{src}_{kind}": medians(rows, f"{src}_height_m", kind == "lifted")
               for src in ("gt", "gen") for kind in ("lifted", "failed")}
